@@ -1,0 +1,152 @@
+"""The provider contract: a plugin describes its API calls and normalises what comes back.
+
+A plugin never performs I/O. It says which HTTP calls one poll consists of (``calls``), how to
+read a response into raw records and follow-up calls such as the next page (``parse``), and how
+to turn one raw record into an ``Offer`` (``normalise``). The worker runtime executes the calls
+under the provider's concurrency limit, rate limit, timeouts and retries, and the same
+description serves the live API, the replay server in tests and the bundled offline snapshot.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from importlib.resources.abc import Traversable
+from typing import Any, ClassVar
+
+import orjson
+
+from gpubroker.core.errors import ProviderBadResponse
+from gpubroker.core.gpus import resolve
+from gpubroker.core.offer import Availability, Offer, Source, offer_id
+from gpubroker.core.provider import Credentials, ProviderInfo
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request, relative to the provider's base URL."""
+
+    path: str
+    method: str = "GET"
+    params: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tag: str = ""
+    """Free text for the plugin's own ``parse`` (e.g. which region or page this call was)."""
+
+
+@dataclass(frozen=True)
+class Response:
+    """A provider's answer to one ``Call``."""
+
+    call: Call
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    provider: str = ""
+
+    def json(self) -> Any:
+        """The body as JSON; an unparseable body is a ``ProviderBadResponse``."""
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as exc:
+            raise ProviderBadResponse(
+                self.provider, f"{self.call.method} {self.call.path} returned malformed JSON ({exc})"
+            ) from None
+
+
+@dataclass
+class Page:
+    """What one response held: raw offer records and the calls to make next (pagination)."""
+
+    records: list[Mapping[str, Any]] = field(default_factory=list)
+    follow: list[Call] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PollContext:
+    """What a plugin may know during one poll, and the builder for its offers."""
+
+    info: ProviderInfo
+    observed_at: datetime
+    source: Source = "live"
+    credentials: Credentials = field(default_factory=Credentials)
+
+    def offer(
+        self,
+        *,
+        provider_offer_id: str | int,
+        name: str,
+        gpu_name: str,
+        gpu_count: int,
+        price_per_hour: Decimal,
+        availability_status: Availability,
+        region: str,
+        gpu_memory_gb: float | None = None,
+        **fields: Any,
+    ) -> Offer:
+        """Build a valid ``Offer``: id, provider, timestamps and GPU identity are filled here.
+
+        ``gpu_memory_gb`` is what the provider reports for one GPU; when it does not say, the
+        memory implied by the GPU name (or the family's only size) is used.
+        """
+        match = resolve(gpu_name)
+        memory = gpu_memory_gb if gpu_memory_gb is not None else match.memory_gb
+        return Offer(
+            id=offer_id(self.info.name, str(provider_offer_id)),
+            provider=self.info.name,
+            provider_offer_id=str(provider_offer_id),
+            name=name,
+            gpu_name=gpu_name,
+            gpu_type=match.gpu_type,
+            gpu_vendor=match.vendor,
+            gpu_count=gpu_count,
+            gpu_memory_gb=memory,
+            price_per_hour=price_per_hour,
+            availability_status=availability_status,
+            region=region,
+            last_updated=self.observed_at,
+            source=self.source,
+            **fields,
+        )
+
+
+class ProviderAdapter(ABC):
+    """Subclass this once per provider and register the class from your plugin's hook.
+
+    Class attributes:
+        info: the provider's metadata (``ProviderInfo``).
+        recordings: the package folder holding ``manifest.json`` and recorded payloads. Its
+            ``default`` scenario is the bundled snapshot served, clearly labelled, when the
+            provider cannot be reached in embedded mode, and what the replay server serves.
+    """
+
+    info: ClassVar[ProviderInfo]
+    recordings: ClassVar[Traversable | None] = None
+
+    @abstractmethod
+    def calls(self, ctx: PollContext) -> Iterable[Call]:
+        """The calls that start one poll (one per region, endpoint or first page)."""
+
+    @abstractmethod
+    def parse(self, response: Response, ctx: PollContext) -> Page:
+        """Read a successful response into raw records and follow-up calls."""
+
+    @abstractmethod
+    def normalise(self, record: Mapping[str, Any], ctx: PollContext) -> Offer | None:
+        """Turn one raw record into an ``Offer``, or ``None`` when it is not a GPU offer.
+
+        Raise ``ValueError``/``KeyError`` for a record that is malformed: the runtime counts
+        and reports it without failing the rest of the poll.
+        """
+
+    def authorize(self, call: Call, credentials: Credentials) -> Call:
+        """Add credentials to a call. The default adds nothing (public APIs)."""
+        return call
+
+    def health_call(self, ctx: PollContext) -> Call:
+        """A cheap call that shows whether the API is up; the first poll call by default."""
+        return next(iter(self.calls(ctx)))

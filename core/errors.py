@@ -1,0 +1,65 @@
+"""The small, named set of errors a provider poll can end in.
+
+Workers, the conformance kit and the gateway's health view all branch on these types, so a
+plugin never has to invent its own: the runtime turns transport failures, HTTP statuses and
+unparseable bodies into one of them, with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+
+class GpubrokerError(Exception):
+    """Base of every error the product raises on purpose."""
+
+
+class ConfigurationError(GpubrokerError):
+    """A setting is missing or invalid; the message names the setting."""
+
+
+class PluginError(GpubrokerError):
+    """A plugin failed to load or registered something invalid."""
+
+
+class CredentialsUnavailable(GpubrokerError):
+    """Credentials could not be read and no cached copy is young enough to use."""
+
+
+class ProviderError(GpubrokerError):
+    """A provider poll failed. ``provider`` names the provider; messages never hold secrets."""
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.reason = message
+
+
+class ProviderUnreachable(ProviderError):
+    """The provider's API could not be reached at all (DNS, refused connection, no network)."""
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within the request timeout."""
+
+
+class ProviderHTTPError(ProviderError):
+    """The provider answered with an error status."""
+
+    def __init__(self, provider: str, status: int, message: str) -> None:
+        super().__init__(provider, f"HTTP {status}: {message}")
+        self.status = status
+
+
+class ProviderAuthError(ProviderHTTPError):
+    """The provider rejected our credentials (401/403)."""
+
+
+class ProviderRateLimited(ProviderHTTPError):
+    """The provider asked us to slow down (429); ``retry_after`` is in seconds when it said."""
+
+    def __init__(self, provider: str, retry_after: float | None, message: str) -> None:
+        super().__init__(provider, 429, message)
+        self.retry_after = retry_after
+
+
+class ProviderBadResponse(ProviderError):
+    """The provider answered, but not in the format its plugin understands."""

@@ -1,0 +1,71 @@
+"""What a provider plugin declares about itself, and the credentials the runtime hands it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+
+class CredentialSpec(BaseModel):
+    """One credential a provider's API takes, e.g. ``api_key``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    required: bool = True
+    description: str = ""
+
+
+class ProviderInfo(BaseModel):
+    """A provider's metadata: the worker's schedule and limits come from here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Stable slug, used in ids.")
+    display_name: str = Field(min_length=1)
+    api_base_url: HttpUrl
+    homepage: HttpUrl | None = None
+    credentials: tuple[CredentialSpec, ...] = ()
+    poll_interval_s: float = Field(default=60.0, ge=5.0)
+    concurrency_limit: int = Field(default=4, ge=1, le=64)
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    request_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @property
+    def base_url(self) -> str:
+        return str(self.api_base_url).rstrip("/")
+
+    def credentials_configured(self, available: Mapping[str, str]) -> bool:
+        return all(spec.name in available for spec in self.credentials if spec.required)
+
+
+class Credentials(Mapping[str, str]):
+    """A read-only mapping of credential values that never shows them when printed.
+
+    Everything that could end in a log line (``repr``, ``str``, f-strings, tracebacks' locals)
+    sees only the names.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        self._values = dict(values or {})
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Credentials({', '.join(f'{name}=***' for name in self._values)})"
+
+    __str__ = __repr__
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The raw values, for the redaction filter only."""
+        return tuple(value for value in self._values.values() if value)

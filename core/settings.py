@@ -1,0 +1,94 @@
+"""Settings from the environment (``GPUBROKER_*``), with the embedded/production switch.
+
+Embedded mode runs everything in one process on in-process backends unless a service is
+configured; production mode requires every service to be configured and says which is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gpubroker.core.errors import ConfigurationError
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "gpubroker"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GPUBROKER_", extra="ignore", frozen=True)
+
+    mode: Literal["embedded", "production"] = "embedded"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    secret_key: str = ""
+
+    kafka_bootstrap: str | None = None
+    redis_url: str | None = None
+    database_url: str | None = None
+
+    vault_addr: str | None = None
+    vault_token: str | None = None
+    vault_role_id: str | None = None
+    vault_secret_id: str | None = None
+    vault_mount: str = "secret"
+    vault_path_prefix: str = "gpubroker/providers"
+
+    plugins: list[str] | None = None
+    plugins_blocked: list[str] = Field(default_factory=list)
+    provider_base_urls: dict[str, str] = Field(default_factory=dict)
+    snapshot_fallback: bool | None = None
+
+    cache_ttl_s: float = Field(default=60.0, gt=0)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _production_needs_services(self) -> Settings:
+        if self.mode == "production":
+            missing = [
+                f"GPUBROKER_{name.upper()}"
+                for name in ("kafka_bootstrap", "redis_url", "database_url", "vault_addr", "secret_key")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"production mode needs {', '.join(missing)}")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.mode == "embedded"
+
+    @property
+    def serve_snapshot_when_offline(self) -> bool:
+        return self.embedded if self.snapshot_fallback is None else self.snapshot_fallback
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The key that signs cursors; random per process when none is configured (embedded)."""
+        return self.secret_key or secrets.token_urlsafe(32)
+
+    def base_url_for(self, provider: str, default: str) -> str:
+        return self.provider_base_urls.get(provider, default).rstrip("/")
+
+
+def load_settings() -> Settings:
+    """Read settings, turning validation errors into one message that names the variables."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"GPUBROKER_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            if error["loc"]
+            else error["msg"]
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None

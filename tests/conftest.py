@@ -1,0 +1,47 @@
+"""Shared fixtures. Integration tests (marked ``integration``) use the real services started by
+``scripts/services up``, found through the ``GPUBROKER_*`` variables it prints."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from gpubroker.core.plugins import RegisteredProvider, load_providers
+
+
+@dataclass(frozen=True)
+class Services:
+    kafka_bootstrap: str
+    redis_url: str
+    database_url: str
+    vault_addr: str
+    vault_token: str
+
+
+@pytest.fixture(scope="session")
+def services() -> Services:
+    names = ("KAFKA_BOOTSTRAP", "REDIS_URL", "DATABASE_URL", "VAULT_ADDR", "VAULT_TOKEN")
+    missing = [f"GPUBROKER_{name}" for name in names if not os.environ.get(f"GPUBROKER_{name}")]
+    if missing:
+        pytest.fail(
+            f"integration tests need the real services; {', '.join(missing)} unset. "
+            "Run them with scripts/test, or: eval \"$(scripts/services up >&2; scripts/services env)\""
+        )
+    return Services(*(os.environ[f"GPUBROKER_{name}"] for name in names))
+
+
+@pytest.fixture(scope="session")
+def vastai() -> RegisteredProvider:
+    return load_providers(allow=["vastai"]).get("vastai")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """An environment with no GPUBROKER_* settings, for tests that build their own Settings."""
+    for name in list(os.environ):
+        if name.startswith("GPUBROKER_"):
+            monkeypatch.delenv(name)
+    yield monkeypatch

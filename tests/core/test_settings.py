@@ -1,0 +1,41 @@
+import pytest
+
+from gpubroker.core.errors import ConfigurationError
+from gpubroker.core.settings import load_settings
+
+
+def test_embedded_defaults_need_no_services(clean_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.embedded
+    assert settings.kafka_bootstrap is None
+    assert settings.serve_snapshot_when_offline
+
+
+def test_production_names_every_missing_service(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("GPUBROKER_MODE", "production")
+    clean_env.setenv("GPUBROKER_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    with pytest.raises(ConfigurationError) as error:
+        load_settings()
+    message = str(error.value)
+    for name in ("GPUBROKER_REDIS_URL", "GPUBROKER_DATABASE_URL", "GPUBROKER_VAULT_ADDR", "GPUBROKER_SECRET_KEY"):
+        assert name in message
+    assert "GPUBROKER_KAFKA_BOOTSTRAP" not in message
+
+
+def test_production_never_serves_snapshots(clean_env: pytest.MonkeyPatch) -> None:
+    for name, value in {"MODE": "production", "KAFKA_BOOTSTRAP": "k:9092", "REDIS_URL": "redis://r",
+                        "DATABASE_URL": "postgresql://d/db", "VAULT_ADDR": "http://v", "SECRET_KEY": "s"}.items():
+        clean_env.setenv(f"GPUBROKER_{name}", value)
+    assert not load_settings().serve_snapshot_when_offline
+
+
+def test_invalid_values_name_the_variable(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("GPUBROKER_PORT", "eighty")
+    with pytest.raises(ConfigurationError, match="GPUBROKER_PORT"):
+        load_settings()
+
+
+def test_provider_base_urls_from_json(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("GPUBROKER_PROVIDER_BASE_URLS", '{"vastai": "http://127.0.0.1:9000/"}')
+    assert load_settings().base_url_for("vastai", "https://console.vast.ai") == "http://127.0.0.1:9000"
+    assert load_settings().base_url_for("runpod", "https://api.runpod.io") == "https://api.runpod.io"
