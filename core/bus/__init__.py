@@ -1,0 +1,52 @@
+"""The event bus: Kafka in production, an in-process bus with the same interface embedded.
+
+Producers call ``publish``; consumers iterate ``subscribe``. Both backends keep the semantics the
+rest of the product relies on: per-key order, compacted ``gpubroker.offers`` (a new subscriber
+reading from the beginning sees the latest value of every key, tombstones included), and
+at-least-once delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gpubroker.core.settings import Settings
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: str | None
+    value: bytes | None
+    offset: int = -1
+    partition: int = 0
+    headers: Headers = field(default_factory=tuple)
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> None:
+        """Queue a record; it is durable once ``flush`` returns."""
+
+    async def flush(self) -> None: ...
+
+    def subscribe(self, topics: Sequence[str], *, from_beginning: bool = True) -> AsyncIterator[Record]:
+        """Every record of ``topics`` (from the beginning, or only new ones), for this subscriber alone."""
+
+
+def open_bus(settings: Settings) -> Bus:
+    """The configured backend: Kafka when ``GPUBROKER_KAFKA_BOOTSTRAP`` is set, else in-process."""
+    if settings.kafka_bootstrap:
+        from gpubroker.core.bus.kafka import KafkaBus
+
+        return KafkaBus(settings.kafka_bootstrap)
+    from gpubroker.core.bus.memory import MemoryBus
+
+    return MemoryBus()
