@@ -1,0 +1,1 @@
+"""The per-provider worker runtime: poll a provider, diff, publish."""
