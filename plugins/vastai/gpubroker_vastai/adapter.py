@@ -1,0 +1,125 @@
+"""Vast.ai: one search of rentable on-demand offers (``POST /api/v0/bundles/``).
+
+Vast reports the whole instance's on-demand price in ``dph_total`` ($/hour, including the disk
+asked for in ``allocated_storage``) and the lowest interruptible bid in ``min_bid`` ($/hour),
+GPU memory in MiB, system memory in MB, and the location as ``"Region, CC"``. The search needs
+no API key; when one is configured it is sent as a bearer token. Facts and sources are in
+``VAST_API_NOTES.md`` beside this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from decimal import Decimal
+from importlib.resources import files
+from typing import Any
+
+from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Response
+from gpubroker.core.offer import Availability, Offer
+from gpubroker.core.provider import CredentialSpec, Credentials, ProviderInfo
+
+SEARCH_LIMIT = 1000
+ALLOCATED_STORAGE_GB = 10
+MB_PER_GB = 1024
+
+
+class VastAdapter(ProviderAdapter):
+    info = ProviderInfo(
+        name="vastai",
+        display_name="Vast.ai",
+        api_base_url="https://console.vast.ai",
+        homepage="https://vast.ai",
+        credentials=(CredentialSpec(name="api_key", required=False, description="Vast.ai API key (optional)."),),
+        poll_interval_s=60,
+        concurrency_limit=2,
+        rate_limit_per_minute=30,
+    )
+    recordings = files(__package__).joinpath("recordings")
+
+    def calls(self, ctx: PollContext) -> Iterable[Call]:
+        query = {
+            "rentable": {"eq": True},
+            "rented": {"eq": False},
+            "num_gpus": {"gte": 1},
+            "order": [["dph_total", "asc"]],
+            "type": "on-demand",
+            "allocated_storage": ALLOCATED_STORAGE_GB,
+            "limit": SEARCH_LIMIT,
+        }
+        return [Call("/api/v0/bundles/", method="POST", json=query, tag="on-demand")]
+
+    def authorize(self, call: Call, credentials: Credentials) -> Call:
+        if "api_key" not in credentials:
+            return call
+        return replace(call, headers={**call.headers, "Authorization": f"Bearer {credentials['api_key']}"})
+
+    def parse(self, response: Response, ctx: PollContext) -> Page:
+        body = response.json()
+        offers = body["offers"]
+        if not isinstance(offers, list):
+            raise ValueError("'offers' is not a list")
+        return Page(records=offers)
+
+    def normalise(self, record: Mapping[str, Any], ctx: PollContext) -> Offer | None:
+        gpu_count = int(record["num_gpus"])
+        if gpu_count < 1:
+            return None
+        gpu_name = str(record["gpu_name"])
+        region, country = _location(record.get("geolocation"))
+        min_bid = record.get("min_bid")
+        return ctx.offer(
+            provider_offer_id=record["id"],
+            name=f"{gpu_count}x {gpu_name}",
+            gpu_name=gpu_name,
+            gpu_count=gpu_count,
+            gpu_memory_gb=round(float(record["gpu_ram"]) / MB_PER_GB, 1),
+            price_per_hour=Decimal(str(record["dph_total"])),
+            spot_price=Decimal(str(min_bid)) if min_bid else None,
+            vcpus=_number(record.get("cpu_cores_effective")),
+            ram_gb=_scaled(record.get("cpu_ram"), MB_PER_GB),
+            storage_gb=ALLOCATED_STORAGE_GB,
+            cpu_arch=_arch(record.get("cpu_arch")),
+            availability_status=_availability(record),
+            region=region,
+            country=country,
+            compliance_tags=_tags(record),
+        )
+
+
+def _location(geolocation: object) -> tuple[str, str | None]:
+    """``"Texas, US"`` -> (``"Texas, US"``, ``"US"``); ``"CZ"`` -> (``"CZ"``, ``"CZ"``)."""
+    if not isinstance(geolocation, str) or not geolocation.strip():
+        return "unknown", None
+    text = geolocation.strip()
+    code = text.rsplit(",", 1)[-1].strip()
+    return text, code if len(code) == 2 and code.isalpha() and code.isupper() else None
+
+
+def _availability(record: Mapping[str, Any]) -> Availability:
+    if record.get("rentable") and not record.get("rented"):
+        return Availability.AVAILABLE
+    return Availability.UNAVAILABLE
+
+
+def _tags(record: Mapping[str, Any]) -> tuple[str, ...]:
+    tags = []
+    if record.get("verification") == "verified":
+        tags.append("verified")
+    if record.get("hosting_type") == 1:
+        tags.append("datacenter")
+    if record.get("static_ip"):
+        tags.append("static-ip")
+    return tuple(tags)
+
+
+def _arch(value: object) -> str | None:
+    return {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}.get(str(value).lower())
+
+
+def _number(value: object) -> float | None:
+    return None if value is None else round(float(value), 2)  # type: ignore[arg-type]
+
+
+def _scaled(value: object, divisor: float) -> float | None:
+    return None if value is None else round(float(value) / divisor, 1)  # type: ignore[arg-type]
