@@ -1,0 +1,98 @@
+"""The public API, version 2 (``/api/v2``)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Query
+
+from gpubroker.gateway import errors, params
+from gpubroker.gateway.catalog.query import DEFAULT_LIMIT, BadCursor, OfferQuery, run_query
+from gpubroker.gateway.runtime import GatewayRuntime, current
+from gpubroker.gateway.schemas import Error, OfferPage
+from gpubroker.core.offer import Offer
+
+api = NinjaAPI(
+    title="GPUBROKER",
+    version="2.0.0",
+    description="GPU offers from every provider, normalised to USD per hour for the whole instance.",
+    urls_namespace="api-v2",
+)
+errors.install(api)
+
+
+@api.get(
+    "/providers",
+    response={200: OfferPage, 400: Error, 422: Error},
+    summary="List GPU offers across providers",
+)
+async def list_offers(
+    request: HttpRequest,
+    gpu: list[str] | None = Query(None, description="GPU type(s), e.g. H100 or 'RTX 4090'; repeat or comma-separate."),
+    provider: list[str] | None = Query(None, description="Provider name(s), e.g. vastai."),
+    min_price: Decimal | None = Query(None, description="Minimum USD per hour for the instance."),
+    max_price: Decimal | None = Query(None, description="Maximum USD per hour for the instance."),
+    availability: list[str] | None = Query(None, description="available, limited and/or unavailable."),
+    sort: str = Query("price", description="price (cheapest first) or -price."),
+    limit: int = Query(DEFAULT_LIMIT, description="Page size, 1 to 500."),
+    cursor: str | None = Query(None, description="next_cursor from the previous page."),
+) -> HttpResponse:
+    params.reject_unknown(request.GET.keys(), params.LIST_PARAMS)
+    runtime = current()
+    query = params.build_query(
+        gpu=gpu,
+        provider=provider,
+        known_providers=runtime.catalog.providers.keys() | {o.provider for o in runtime.catalog.offers.values()},
+        min_price=min_price,
+        max_price=max_price,
+        availability_values=availability,
+        sort=sort,
+        limit=limit,
+    )
+    key = "offers:" + runtime.catalog.fingerprint + ":" + hashlib.sha1(
+        (query.shape() + f"|{query.limit}|{cursor}").encode()
+    ).hexdigest()
+    try:
+        body = await runtime.cache.get_or_compute(key, lambda: _render_page(runtime, query, cursor))
+    except BadCursor as exc:
+        raise errors.ApiError(400, "cursor", str(exc)) from None
+    return _json(request, body)
+
+
+@api.get("/providers/{offer_id}", response={200: Offer, 404: Error}, summary="One offer by id")
+async def get_offer(request: HttpRequest, offer_id: str) -> HttpResponse:
+    offer = current().catalog.offers.get(offer_id)
+    if offer is None:
+        raise errors.ApiError(404, "offer_id", f"no offer with id {offer_id!r}")
+    return _json(request, offer.to_bytes())
+
+
+async def _render_page(runtime: GatewayRuntime, query: OfferQuery, cursor: str | None) -> bytes:
+    catalog = runtime.catalog
+    page = run_query(catalog.offers.values(), query, cursor, runtime.settings.signing_key.encode())
+    now = datetime.now(UTC)
+    states = sorted(catalog.providers.values(), key=lambda state: state.name)
+    return orjson.dumps(
+        {
+            "items": [offer.to_json() for offer in page.items],
+            "count": len(page.items),
+            "total": page.total,
+            "next_cursor": page.next_cursor,
+            "providers": [state.to_json(now) for state in states],
+            "warnings": [warning for state in states if (warning := state.warning())],
+        }
+    )
+
+
+def _json(request: HttpRequest, body: bytes) -> HttpResponse:
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    return response

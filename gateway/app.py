@@ -1,0 +1,59 @@
+"""The ASGI application: Django for HTTP, plus the lifespan that starts the gateway runtime.
+
+Django does not handle ASGI lifespan events, so this thin wrapper does: on startup it starts
+the runtime (bus consumer, cache and, embedded, the workers) and on shutdown it drains them.
+``gpubroker.gateway.asgi:application`` is the production entry point; ``gpubroker up`` builds
+its own with the embedded workers switched on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+
+
+class GatewayApplication:
+    def __init__(self, *, run_workers: bool = False) -> None:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gpubroker.gateway.settings")
+        import django
+        from django.core.handlers.asgi import ASGIHandler
+
+        django.setup(set_prefix=False)
+        self._django = ASGIHandler()
+        self._run_workers = run_workers
+        self.runtime: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            await self._django(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        from gpubroker.gateway.runtime import GatewayRuntime
+        from gpubroker.gateway.settings import GPUBROKER
+
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.runtime = GatewayRuntime(GPUBROKER, run_workers=self._run_workers)
+                    await self.runtime.start()
+                except Exception as exc:
+                    log.exception("gateway failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.runtime is not None:
+                    await self.runtime.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,1 @@
+"""The gateway's materialised view of every provider's offers and health."""

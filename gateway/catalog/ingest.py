@@ -1,0 +1,119 @@
+"""Consuming the bus into the catalogue, and recording what must outlive the process.
+
+Records are applied in order; a record that cannot be decoded is logged and skipped (never
+fatal: one bad producer must not stop the gateway). Provider status and price observations are
+written to the database in batches, off the consuming loop's hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from asgiref.sync import sync_to_async
+
+from gpubroker.core import events
+from gpubroker.core.bus import Bus, Record
+from gpubroker.gateway.catalog.store import Catalog, ProviderState
+
+log = logging.getLogger(__name__)
+
+TOPICS = (events.OFFERS, events.PRICE_UPDATES, events.PROVIDER_EVENTS)
+FLUSH_EVERY_S = 0.5
+
+
+class Ingest:
+    def __init__(self, bus: Bus, catalog: Catalog, *, on_change: Callable[[], None] = lambda: None) -> None:
+        self._bus = bus
+        self._catalog = catalog
+        self._on_change = on_change
+        self._observations: list[dict[str, object]] = []
+        self._statuses: dict[str, ProviderState] = {}
+        self.records = 0
+        self.rejected = 0
+
+    async def run(self) -> None:
+        flusher = asyncio.create_task(self._flush_periodically())
+        try:
+            async for record in self._bus.subscribe(TOPICS, from_beginning=True):
+                self.apply(record)
+        finally:
+            flusher.cancel()
+            await self.flush()
+
+    def apply(self, record: Record) -> None:
+        self.records += 1
+        try:
+            if record.topic == events.OFFERS:
+                self._apply_offer(record)
+            elif record.topic == events.PROVIDER_EVENTS and record.value is not None:
+                state = self._catalog.apply_event(events.ProviderEvent.decode(record.value))
+                self._statuses[state.name] = state
+        except ValueError as exc:
+            self.rejected += 1
+            log.error("skipping undecodable record on %s at offset %s: %s", record.topic, record.offset, exc)
+            return
+        self._on_change()
+
+    def _apply_offer(self, record: Record) -> None:
+        if record.key is None:
+            raise ValueError("offer record without a key")
+        offer = None if record.value is None else events.decode_offer(record.value)
+        previous = self._catalog.apply_offer(record.key, offer)
+        if offer is not None and (previous is None or previous.price_per_hour != offer.price_per_hour):
+            self._observations.append(
+                {
+                    "offer_id": offer.id,
+                    "provider": offer.provider,
+                    "gpu_type": offer.gpu_type,
+                    "region": offer.region,
+                    "price_per_hour": offer.price_per_hour,
+                    "observed_at": offer.last_updated,
+                }
+            )
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("could not write provider status and price history; will retry")
+
+    async def flush(self) -> None:
+        observations, self._observations = self._observations, []
+        statuses, self._statuses = self._statuses, {}
+        if observations or statuses:
+            try:
+                await sync_to_async(_write, thread_sensitive=False)(observations, list(statuses.values()))
+            except Exception:
+                self._observations[:0] = observations  # keep them for the next flush
+                for name, state in statuses.items():
+                    self._statuses.setdefault(name, state)
+                raise
+
+
+def _write(observations: list[dict[str, object]], statuses: list[ProviderState]) -> None:
+    from django.db import close_old_connections, transaction
+
+    from gpubroker.gateway.models import PriceObservation, ProviderStatus
+
+    close_old_connections()
+    with transaction.atomic():
+        PriceObservation.objects.bulk_create(
+            [PriceObservation(**row) for row in observations], ignore_conflicts=True, batch_size=1000
+        )
+        for state in statuses:
+            ProviderStatus.objects.update_or_create(
+                name=state.name,
+                defaults={
+                    "status": state.status,
+                    "source": state.source,
+                    "data_as_of": state.data_as_of,
+                    "last_poll_at": state.last_poll_at,
+                    "last_success_at": state.last_success_at,
+                    "last_error": state.last_error,
+                    "offers": state.offers,
+                },
+            )

@@ -1,0 +1,123 @@
+"""The merged catalogue, rebuilt from the bus: offers by id and each provider's state.
+
+Applying the same records twice leaves the same state (the bus delivers at least once), and the
+``fingerprint`` depends only on the content, so two gateway instances that consumed the same
+records agree on it and can share cache entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from gpubroker.core.events import ProviderEvent
+from gpubroker.core.offer import Offer, Source
+
+HealthStatus = Literal["healthy", "degraded", "unhealthy"]
+
+STALE_AFTER_POLLS = 3
+DEFAULT_POLL_INTERVAL_S = 60.0
+
+
+@dataclass
+class ProviderState:
+    name: str
+    source: Source | None = None
+    data_as_of: datetime | None = None
+    last_poll_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    offers: int = 0
+
+    @property
+    def status(self) -> HealthStatus:
+        if self.last_success_at is None:
+            return "unhealthy"
+        if self.last_error is not None or self.source == "snapshot":
+            return "degraded"
+        return "healthy"
+
+    def stale(self, now: datetime) -> bool:
+        """Live data older than a few poll intervals, or any snapshot data, is stale."""
+        if self.source == "snapshot" or self.data_as_of is None:
+            return True
+        return now - self.data_as_of > timedelta(seconds=self.poll_interval_s * STALE_AFTER_POLLS)
+
+    def to_json(self, now: datetime) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "source": self.source,
+            "data_as_of": _iso(self.data_as_of),
+            "last_poll_at": _iso(self.last_poll_at),
+            "last_success_at": _iso(self.last_success_at),
+            "stale": self.stale(now),
+            "offers": self.offers,
+            "last_error": self.last_error,
+        }
+
+    def warning(self) -> str | None:
+        if self.source == "snapshot":
+            return (
+                f"{self.name}: serving the plugin's bundled snapshot captured {_iso(self.data_as_of)}, "
+                "not live data (the provider could not be reached)"
+            )
+        if self.last_error is not None:
+            since = _iso(self.last_success_at) if self.last_success_at else "never"
+            return f"{self.name}: provider unhealthy ({self.last_error}); serving data last refreshed {since}"
+        return None
+
+
+@dataclass
+class Catalog:
+    offers: dict[str, Offer] = field(default_factory=dict)
+    providers: dict[str, ProviderState] = field(default_factory=dict)
+    _offer_digest: int = 0
+    _offer_hashes: dict[str, int] = field(default_factory=dict)
+    _provider_hashes: dict[str, int] = field(default_factory=dict)
+
+    def apply_offer(self, offer_id: str, offer: Offer | None) -> Offer | None:
+        """Upsert (or delete, for ``None``) an offer; returns the offer it replaced."""
+        previous = self.offers.pop(offer_id, None)
+        self._offer_digest ^= self._offer_hashes.pop(offer_id, 0)
+        if offer is not None:
+            self.offers[offer_id] = offer
+            digest = _hash(offer.to_bytes())
+            self._offer_hashes[offer_id] = digest
+            self._offer_digest ^= digest
+        return previous
+
+    def apply_event(self, event: ProviderEvent) -> ProviderState:
+        state = self.providers.setdefault(event.provider, ProviderState(event.provider))
+        data = event.data
+        state.last_poll_at = event.at
+        if "poll_interval_s" in data:
+            state.poll_interval_s = float(data["poll_interval_s"])
+        if event.event_type == "poll.succeeded":
+            state.last_success_at = event.at
+            state.last_error = None
+            state.source = data.get("source", "live")
+            state.data_as_of = datetime.fromisoformat(data["data_as_of"]) if data.get("data_as_of") else event.at
+            state.offers = int(data.get("offers", 0))
+        elif event.event_type == "poll.failed":
+            state.last_error = str(data.get("reason") or data.get("error_type") or "poll failed")
+        self._provider_hashes[event.provider] = _hash(repr(state).encode())
+        return state
+
+    @property
+    def fingerprint(self) -> str:
+        providers = 0
+        for digest in self._provider_hashes.values():
+            providers ^= digest
+        return f"{self._offer_digest:016x}{providers:016x}"
+
+
+def _hash(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

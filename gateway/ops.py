@@ -1,0 +1,36 @@
+"""Operational endpoints: ``/health`` (per-provider status) and ``/metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from gpubroker.gateway.runtime import current
+
+
+async def health(request: HttpRequest) -> HttpResponse:
+    runtime = current()
+    now = datetime.now(UTC)
+    providers = [state.to_json(now) for state in sorted(runtime.catalog.providers.values(), key=lambda s: s.name)]
+    healthy = [p for p in providers if p["status"] == "healthy"]
+    body = {
+        "status": "ok" if providers and len(healthy) == len(providers) else "degraded",
+        "mode": runtime.settings.mode,
+        "providers": providers,
+        "offers": len(runtime.catalog.offers),
+        "bus": "kafka" if runtime.settings.kafka_bootstrap else "in-process",
+        "cache": {"redis": runtime.cache.redis_available},
+        "ingest": {"records": runtime.ingest.records, "rejected": runtime.ingest.rejected},
+        "unknown_gpus": [
+            {"provider": provider, "gpu_name": name}
+            for provider, name in sorted({(o.provider, o.gpu_name) for o in runtime.catalog.offers.values() if o.gpu_type is None})
+        ],
+    }
+    return HttpResponse(orjson.dumps(body), content_type="application/json")
+
+
+async def metrics(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

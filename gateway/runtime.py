@@ -1,0 +1,81 @@
+"""The gateway's long-lived parts: bus, catalogue, cache and, embedded, the provider workers.
+
+Started and stopped by the ASGI lifespan (see ``asgi.py``). Views reach it through
+``current()``; there is exactly one per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
+
+from gpubroker.core.bus import Bus, open_bus
+from gpubroker.core.cache import TwoTierCache
+from gpubroker.core.plugins import load_providers
+from gpubroker.core.secrets import open_secret_store
+from gpubroker.core.settings import Settings
+from gpubroker.gateway.catalog.ingest import Ingest
+from gpubroker.gateway.catalog.store import Catalog
+
+if TYPE_CHECKING:
+    from gpubroker.workers.worker import ProviderWorker
+
+log = logging.getLogger(__name__)
+
+_current: GatewayRuntime | None = None
+
+
+def current() -> GatewayRuntime:
+    if _current is None:
+        raise RuntimeError("the gateway runtime is not started (is the ASGI lifespan enabled?)")
+    return _current
+
+
+class GatewayRuntime:
+    def __init__(self, settings: Settings, *, run_workers: bool = False, bus: Bus | None = None) -> None:
+        self.settings = settings
+        self.run_workers = run_workers
+        self.bus = bus or open_bus(settings)
+        self.catalog = Catalog()
+        self.cache = TwoTierCache(settings.redis_url, ttl_s=settings.cache_ttl_s)
+        self.ingest = Ingest(self.bus, self.catalog)
+        self.workers: dict[str, ProviderWorker] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self._stack = AsyncExitStack()
+
+    async def start(self) -> None:
+        global _current
+        await self.bus.start()
+        self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
+        if self.run_workers:
+            await self._start_workers()
+        _current = self
+
+    async def _start_workers(self) -> None:
+        from gpubroker.workers.worker import ProviderWorker
+
+        registry = load_providers(allow=self.settings.plugins, block=self.settings.plugins_blocked)
+        secrets = open_secret_store(self.settings)
+        for provider in registry:
+            worker = await self._stack.enter_async_context(
+                ProviderWorker(provider, bus=self.bus, secrets=secrets, settings=self.settings)
+            )
+            self.workers[provider.info.name] = worker
+            self._tasks.append(asyncio.create_task(worker.run(self._stop), name=f"worker:{provider.info.name}"))
+        log.info("embedded workers started for: %s", ", ".join(registry.names()) or "no providers installed")
+
+    async def stop(self) -> None:
+        global _current
+        self._stop.set()
+        for task in self._tasks:
+            if not task.get_name().startswith("worker:"):
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stack.aclose()
+        await self.cache.close()
+        await self.bus.stop()
+        if _current is self:
+            _current = None

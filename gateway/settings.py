@@ -1,0 +1,48 @@
+"""Django settings, derived from the product's ``GPUBROKER_*`` settings.
+
+Embedded mode uses SQLite in the data directory; ``GPUBROKER_DATABASE_URL`` switches to
+PostgreSQL. Middleware is kept to what the API needs: every layer costs on each request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from gpubroker.core.errors import ConfigurationError
+from gpubroker.core.settings import load_settings
+
+GPUBROKER = load_settings()
+
+
+def database_config(url: str | None) -> dict[str, Any]:
+    if not url:
+        GPUBROKER.data_dir.mkdir(parents=True, exist_ok=True)
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(GPUBROKER.data_dir / "gpubroker.sqlite3")}
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigurationError(f"GPUBROKER_DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgresql://)")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parts.path.lstrip("/"),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": 300,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+SECRET_KEY = GPUBROKER.signing_key
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+INSTALLED_APPS = ["gpubroker.gateway.apps.GatewayConfig"]
+MIDDLEWARE = ["gpubroker.gateway.middleware.RequestMetricsMiddleware"]
+ROOT_URLCONF = "gpubroker.gateway.urls"
+DATABASES = {"default": database_config(GPUBROKER.database_url)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+APPEND_SLASH = False
+LOGGING_CONFIG = None

@@ -1,0 +1,68 @@
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.test import AsyncClient
+
+from gpubroker.core import events
+from gpubroker.core.bus.memory import MemoryBus
+from gpubroker.core.offer import Availability, Offer, offer_id
+from gpubroker.core.settings import Settings
+from gpubroker.gateway.runtime import GatewayRuntime
+
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+
+
+def offer(provider: str, sku: str, gpu: str, price: str, *, count: int = 1, gpu_type: str | None = None) -> Offer:
+    return Offer(
+        id=offer_id(provider, sku),
+        provider=provider,
+        provider_offer_id=sku,
+        name=f"{count}x {gpu}",
+        gpu_name=gpu,
+        gpu_type=gpu_type if gpu_type is not None else gpu,
+        gpu_vendor="nvidia",
+        gpu_count=count,
+        gpu_memory_gb=80,
+        price_per_hour=Decimal(price),
+        availability_status=Availability.AVAILABLE,
+        region="us-east",
+        last_updated=NOW,
+    )
+
+
+
+
+@pytest.fixture
+async def runtime(clean_env: pytest.MonkeyPatch) -> AsyncIterator[GatewayRuntime]:
+    runtime = GatewayRuntime(Settings(secret_key="test-key"), bus=MemoryBus())
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture
+def publish(runtime: GatewayRuntime):  # type: ignore[no-untyped-def]
+    async def publish(offers: Iterable[Offer], *, provider_events: Iterable[events.ProviderEvent] = ()) -> None:
+        for item in offers:
+            await runtime.bus.publish(events.OFFERS, item.id, events.encode_offer(item))
+        for event in provider_events:
+            await runtime.bus.publish(events.PROVIDER_EVENTS, event.provider, event.encode())
+        await runtime.bus.flush()
+        for _ in range(100):  # let the ingest task consume what was published
+            await asyncio.sleep(0)
+
+    return publish
+
+
+@pytest.fixture
+def client() -> AsyncClient:
+    return AsyncClient()
+
+
+def succeeded(provider: str, *, source: str = "live", offers: int = 0) -> events.ProviderEvent:
+    return events.ProviderEvent(
+        provider, "poll.succeeded", NOW, {"source": source, "data_as_of": NOW.isoformat(), "offers": offers}
+    )
