@@ -36,8 +36,16 @@ class ProviderInfo(BaseModel):
     def base_url(self) -> str:
         return str(self.api_base_url).rstrip("/")
 
-    def credentials_configured(self, available: Mapping[str, str]) -> bool:
-        return all(spec.name in available for spec in self.credentials if spec.required)
+    def credentials_status(self, available: Mapping[str, str]) -> str:
+        """``none needed``, ``configured``, ``optional, not set`` or ``missing: <names>``."""
+        if not self.credentials:
+            return "none needed"
+        missing = [spec.name for spec in self.credentials if spec.required and spec.name not in available]
+        if missing:
+            return "missing: " + ", ".join(missing)
+        if all(spec.name in available for spec in self.credentials):
+            return "configured"
+        return "optional, not set"
 
 
 class Credentials(Mapping[str, str]):

@@ -50,11 +50,12 @@ class OfferQuery:
         return not self.availability or offer.availability_status in self.availability
 
     def shape(self) -> str:
-        """Identifies the query apart from its page size, to bind cursors to it."""
-        return orjson.dumps(
+        """A short digest of the query apart from its page size, to bind cursors to it."""
+        described = orjson.dumps(
             [sorted(self.gpu_types), sorted(self.providers), str(self.min_price), str(self.max_price),
              sorted(self.availability), self.sort]
-        ).decode()
+        )
+        return hashlib.blake2b(described, digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -77,3 +77,17 @@ def test_adapter_missing_a_method_is_refused() -> None:
     incomplete = type("Incomplete", (ProviderAdapter,), {"info": _Adapter.info, "calls": _Adapter.calls})
     with pytest.raises(PluginError, match="does not implement normalise, parse"):
         load_providers(allow=[], extra=[plugin_module(incomplete)])
+
+
+@pytest.mark.parametrize(
+    "available, status",
+    [({}, "missing: token"), ({"token": "t"}, "optional, not set"), ({"token": "t", "org": "o"}, "configured")],
+)
+def test_credentials_status(available: dict[str, str], status: str) -> None:
+    from gpubroker.core.provider import CredentialSpec
+
+    info = _Adapter.info.model_copy(
+        update={"credentials": (CredentialSpec(name="token"), CredentialSpec(name="org", required=False))}
+    )
+    assert info.credentials_status(available) == status
+    assert _Adapter.info.credentials_status({}) == "none needed"

@@ -1,0 +1,135 @@
+"""The ``gpubroker`` command.
+
+``up`` runs the gateway with every installed provider's worker in one process (embedded);
+``worker`` runs one provider's worker (one Kubernetes Deployment each); ``gpus`` and ``plugins``
+are tools for users and plugin authors. Errors print one line naming the problem and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gpubroker.core.errors import GpubrokerError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except GpubrokerError as exc:
+        print(f"gpubroker: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gpubroker", description="GPU offers from every cloud, in one API.")
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run the gateway and every installed provider's worker in one process")
+    up.add_argument("--host", help="address to listen on (default GPUBROKER_HOST or 127.0.0.1)")
+    up.add_argument("--port", type=int, help="port to listen on (default GPUBROKER_PORT or 8000)")
+    up.set_defaults(run=_cmd_up)
+
+    worker = commands.add_parser("worker", help="run one provider's worker, publishing to Kafka")
+    worker.add_argument("--provider", required=True, help="provider name, as listed by 'gpubroker plugins list'")
+    worker.add_argument("--once", action="store_true", help="poll once, publish, and exit (1 if the poll failed)")
+    worker.add_argument("--metrics-port", type=int, default=9100, help="Prometheus metrics port (0: off)")
+    worker.set_defaults(run=_cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="create or update the gateway's database tables")
+    migrate.set_defaults(run=_cmd_migrate)
+
+    gpus = commands.add_parser("gpus", help="the GPU catalogue").add_subparsers(metavar="ACTION")
+    resolve = gpus.add_parser("resolve", help="resolve raw provider GPU names, one JSON object per line")
+    resolve.add_argument("names", nargs="+", metavar="NAME")
+    resolve.set_defaults(run=_cmd_gpus_resolve)
+
+    plugins = commands.add_parser("plugins", help="installed provider plugins").add_subparsers(metavar="ACTION")
+    listing = plugins.add_parser("list", help="list installed providers")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(run=_cmd_plugins_list)
+    return parser
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from gpubroker.gateway.serve import run_up
+
+    return run_up(host=args.host, port=args.port)
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from gpubroker.workers.main import run_worker
+
+    return run_worker(args.provider, once=args.once, metrics_port=args.metrics_port)
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from gpubroker.gateway.serve import migrate
+
+    migrate()
+    return 0
+
+
+def _cmd_gpus_resolve(args: argparse.Namespace) -> int:
+    import orjson
+
+    from gpubroker.core.gpus import resolve
+
+    for name in args.names:
+        match = resolve(name)
+        if match.gpu_type is None:
+            print(f"gpubroker: unknown GPU name {name!r}", file=sys.stderr)
+        sys.stdout.write(orjson.dumps(match.to_dict()).decode() + "\n")
+    return 0
+
+
+def _cmd_plugins_list(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import orjson
+
+    from gpubroker.core.plugins import load_providers
+    from gpubroker.core.secrets import open_secret_store
+    from gpubroker.core.settings import load_settings
+
+    settings = load_settings()
+    registry = load_providers(allow=settings.plugins, block=settings.plugins_blocked)
+    store = open_secret_store(settings)
+    rows = []
+    for provider in registry:
+        info = provider.info
+        try:
+            credentials = info.credentials_status(asyncio.run(store.credentials(info.name)))
+        except GpubrokerError as exc:
+            credentials = f"unknown ({exc})"
+        rows.append(
+            {
+                "name": info.name,
+                "display_name": info.display_name,
+                "plugin": provider.plugin,
+                "version": provider.version,
+                "poll_interval_s": info.poll_interval_s,
+                "concurrency_limit": info.concurrency_limit,
+                "rate_limit_per_minute": info.rate_limit_per_minute,
+                "credentials": credentials,
+            }
+        )
+    if args.json:
+        for row in rows:
+            print(orjson.dumps(row).decode())
+        return 0
+    columns = ("name", "display_name", "version", "poll_interval_s", "concurrency_limit", "rate_limit_per_minute", "credentials")
+    widths = {c: max([len(c)] + [len(str(row[c])) for row in rows]) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
+    print(f"{len(rows)} provider(s)")
+    return 0
