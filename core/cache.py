@@ -66,7 +66,9 @@ class TwoTierCache:
         if self._redis is not None:
             await self._redis.aclose()
 
-    async def get_or_compute(self, key: str, compute: Callable[[], Awaitable[bytes]], ttl_s: float | None = None) -> bytes:
+    async def get_or_compute(
+        self, key: str, compute: Callable[[], Awaitable[bytes]], ttl_s: float | None = None
+    ) -> bytes:
         now = self._clock()
         entry = self._l2.get(key)
         if entry is not None and entry.fresh(now, self._rand):
@@ -128,6 +130,10 @@ class TwoTierCache:
             self._redis_failed(exc)
 
     def _redis_failed(self, exc: Exception) -> None:
-        log.warning("Redis unavailable (%s: %s); serving from the in-process cache for %.0fs",
-                    type(exc).__name__, exc, REDIS_BACKOFF_S)
+        log.warning(
+            "Redis unavailable (%s: %s); serving from the in-process cache for %.0fs",
+            type(exc).__name__,
+            exc,
+            REDIS_BACKOFF_S,
+        )
         self._redis_down_until = self._clock() + REDIS_BACKOFF_S

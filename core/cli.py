@@ -126,7 +126,15 @@ def _cmd_plugins_list(args: argparse.Namespace) -> int:
         for row in rows:
             print(orjson.dumps(row).decode())
         return 0
-    columns = ("name", "display_name", "version", "poll_interval_s", "concurrency_limit", "rate_limit_per_minute", "credentials")
+    columns = (
+        "name",
+        "display_name",
+        "version",
+        "poll_interval_s",
+        "concurrency_limit",
+        "rate_limit_per_minute",
+        "credentials",
+    )
     widths = {c: max([len(c)] + [len(str(row[c])) for row in rows]) for c in columns}
     print("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for row in rows:

@@ -35,7 +35,11 @@ class EnvSecretStore:
     async def credentials(self, provider: str) -> Credentials:
         prefix = f"GPUBROKER_SECRET_{provider.upper()}_"
         return Credentials(
-            {key[len(prefix):].lower(): value for key, value in self._environ.items() if key.startswith(prefix) and value}
+            {
+                key[len(prefix) :].lower(): value
+                for key, value in self._environ.items()
+                if key.startswith(prefix) and value
+            }
         )
 
 

@@ -10,11 +10,11 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query
 
+from gpubroker.core.offer import Offer
 from gpubroker.gateway import errors, params
 from gpubroker.gateway.catalog.query import DEFAULT_LIMIT, BadCursor, OfferQuery, run_query
 from gpubroker.gateway.runtime import GatewayRuntime, current
 from gpubroker.gateway.schemas import Error, OfferPage
-from gpubroker.core.offer import Offer
 
 api = NinjaAPI(
     title="GPUBROKER",
@@ -53,9 +53,12 @@ async def list_offers(
         sort=sort,
         limit=limit,
     )
-    key = "offers:" + runtime.catalog.fingerprint + ":" + hashlib.sha1(
-        (query.shape() + f"|{query.limit}|{cursor}").encode()
-    ).hexdigest()
+    key = (
+        "offers:"
+        + runtime.catalog.fingerprint
+        + ":"
+        + hashlib.sha1((query.shape() + f"|{query.limit}|{cursor}").encode()).hexdigest()
+    )
     try:
         body = await runtime.cache.get_or_compute(key, lambda: _render_page(runtime, query, cursor))
     except BadCursor as exc:

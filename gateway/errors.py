@@ -28,7 +28,9 @@ def invalid(field: str, message: str) -> ApiError:
 def install(api: NinjaAPI) -> None:
     @api.exception_handler(ApiError)
     def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
-        return api.create_response(request, {"detail": [{"field": exc.field, "message": exc.message}]}, status=exc.status)
+        return api.create_response(
+            request, {"detail": [{"field": exc.field, "message": exc.message}]}, status=exc.status
+        )
 
     @api.exception_handler(ValidationError)
     def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:

@@ -11,7 +11,9 @@ from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter("gpubroker_http_requests_total", "HTTP requests.", ["route", "method", "status"])
 LATENCY = Histogram(
-    "gpubroker_http_request_seconds", "HTTP request latency.", ["route"],
+    "gpubroker_http_request_seconds",
+    "HTTP request latency.",
+    ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 

@@ -26,7 +26,9 @@ async def health(request: HttpRequest) -> HttpResponse:
         "ingest": {"records": runtime.ingest.records, "rejected": runtime.ingest.rejected},
         "unknown_gpus": [
             {"provider": provider, "gpu_name": name}
-            for provider, name in sorted({(o.provider, o.gpu_name) for o in runtime.catalog.offers.values() if o.gpu_type is None})
+            for provider, name in sorted(
+                {(o.provider, o.gpu_name) for o in runtime.catalog.offers.values() if o.gpu_type is None}
+            )
         ],
     }
     return HttpResponse(orjson.dumps(body), content_type="application/json")

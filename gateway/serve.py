@@ -33,7 +33,11 @@ def run_up(*, host: str | None, port: int | None) -> int:
     port = settings.port if port is None else port
     config = uvicorn.Config(application, host=host, port=port, lifespan="on", log_config=None, access_log=False)
     server = uvicorn.Server(config)
-    print(f"GPUBROKER ({settings.mode}) serving on http://{host}:{port}/api/v2/providers  "
-          f"(health: http://{host}:{port}/health)", file=sys.stderr, flush=True)
+    print(
+        f"GPUBROKER ({settings.mode}) serving on http://{host}:{port}/api/v2/providers  "
+        f"(health: http://{host}:{port}/health)",
+        file=sys.stderr,
+        flush=True,
+    )
     asyncio.run(server.serve())
     return 0 if server.started else 1

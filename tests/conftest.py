@@ -28,7 +28,7 @@ def services() -> Services:
     if missing:
         pytest.fail(
             f"integration tests need the real services; {', '.join(missing)} unset. "
-            "Run them with scripts/test, or: eval \"$(scripts/services up >&2; scripts/services env)\""
+            'Run them with scripts/test, or: eval "$(scripts/services up >&2; scripts/services env)"'
         )
     return Services(*(os.environ[f"GPUBROKER_{name}"] for name in names))
 

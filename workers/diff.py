@@ -39,7 +39,9 @@ def diff(previous: Mapping[str, Offer], current: Iterable[Offer], at: datetime) 
         changes.upserts.append(offer)
         if old.price_per_hour != offer.price_per_hour:
             changes.price_updates.append(
-                PriceUpdate(offer.provider, offer.id, offer.gpu_type, offer.region, old.price_per_hour, offer.price_per_hour, at)
+                PriceUpdate(
+                    offer.provider, offer.id, offer.gpu_type, offer.region, old.price_per_hour, offer.price_per_hour, at
+                )
             )
     changes.removed = [offer for offer_id, offer in previous.items() if offer_id not in seen]
     return changes

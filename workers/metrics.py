@@ -4,9 +4,13 @@ from prometheus_client import Counter, Gauge, Histogram
 
 POLLS = Counter("gpubroker_worker_polls_total", "Provider polls by outcome.", ["provider", "outcome"])
 POLL_SECONDS = Histogram(
-    "gpubroker_worker_poll_seconds", "Duration of successful provider polls.", ["provider"],
+    "gpubroker_worker_poll_seconds",
+    "Duration of successful provider polls.",
+    ["provider"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
 OFFERS = Gauge("gpubroker_worker_offers", "Offers in the provider's last published snapshot.", ["provider"])
 PUBLISHED = Counter("gpubroker_worker_published_total", "Records published to the bus.", ["provider", "topic"])
-REJECTED = Counter("gpubroker_worker_rejected_records_total", "Provider records that could not be normalised.", ["provider"])
+REJECTED = Counter(
+    "gpubroker_worker_rejected_records_total", "Provider records that could not be normalised.", ["provider"]
+)

@@ -104,7 +104,9 @@ class Poller:
             ) from None
 
     async def _send_with_retries(self, call: Call) -> Response:
-        backoff = wait_exponential_jitter(multiplier=self._retry.initial_s, max=self._retry.max_s, jitter=self._retry.initial_s)
+        backoff = wait_exponential_jitter(
+            multiplier=self._retry.initial_s, max=self._retry.max_s, jitter=self._retry.initial_s
+        )
 
         def wait(state: Any) -> float:
             error = state.outcome.exception()
@@ -139,7 +141,9 @@ class Poller:
                 self.provider, f"none of {len(records)} records could be normalised; first problem: {rejections[0]}"
             )
         if rejections:
-            log.warning("%s: %d of %d records rejected; first: %s", self.provider, len(rejections), len(records), rejections[0])
+            log.warning(
+                "%s: %d of %d records rejected; first: %s", self.provider, len(rejections), len(records), rejections[0]
+            )
         return PollResult(list(offers.values()), 0, 0.0, len(rejections), rejections[:10])
 
 

@@ -41,9 +41,13 @@ class HttpTransport:
                 body = await answer.read()
                 return Response(call, answer.status, dict(answer.headers), body, self._provider)
         except TimeoutError:
-            raise ProviderTimeout(self._provider, f"{call.method} {call.path} took longer than {self._timeout.total}s") from None
+            raise ProviderTimeout(
+                self._provider, f"{call.method} {call.path} took longer than {self._timeout.total}s"
+            ) from None
         except aiohttp.ClientError as exc:
-            raise ProviderUnreachable(self._provider, f"{call.method} {call.path} failed: {type(exc).__name__}: {exc}") from None
+            raise ProviderUnreachable(
+                self._provider, f"{call.method} {call.path} failed: {type(exc).__name__}: {exc}"
+            ) from None
         except OSError as exc:
             raise ProviderUnreachable(self._provider, f"{call.method} {call.path} failed: {exc}") from None
 
@@ -59,6 +63,8 @@ class SnapshotTransport:
         await asyncio.sleep(0)
         exchange = self._recordings.find(call.method, call.path, call.params, call.json)
         if exchange is None:
-            raise ProviderBadResponse(self._provider, f"the bundled snapshot has no answer for {call.method} {call.path}")
+            raise ProviderBadResponse(
+                self._provider, f"the bundled snapshot has no answer for {call.method} {call.path}"
+            )
         recorded = exchange.response
         return Response(call, recorded.status, recorded.headers, recorded.body, self._provider)

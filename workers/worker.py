@@ -10,6 +10,7 @@ last good data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -89,10 +90,8 @@ class ProviderWorker:
         while not stop.is_set():
             await self.poll_once()
             interval = self.info.poll_interval_s * random.uniform(1 - JITTER, 1 + JITTER)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass
 
     async def poll_once(self) -> PollOutcome:
         try:
@@ -116,17 +115,25 @@ class ProviderWorker:
     def _live_poller(self) -> Poller:
         assert self._session is not None, "use the worker as an async context manager"
         base_url = self._settings.base_url_for(self.info.name, self.info.base_url)
-        transport = HttpTransport(self._session, provider=self.info.name, base_url=base_url, timeout_s=self.info.request_timeout_s)
+        transport = HttpTransport(
+            self._session, provider=self.info.name, base_url=base_url, timeout_s=self.info.request_timeout_s
+        )
         return Poller(self._adapter, transport, retry=self._retry)
 
     def _may_use_snapshot(self) -> bool:
-        return self._settings.serve_snapshot_when_offline and self._adapter.recordings is not None and self._source != "live"
+        return (
+            self._settings.serve_snapshot_when_offline
+            and self._adapter.recordings is not None
+            and self._source != "live"
+        )
 
     async def _snapshot_poll(self, live_ctx: PollContext) -> tuple[PollResult, PollContext]:
         assert self._adapter.recordings is not None
         recordings = Recordings(self._adapter.recordings)
         ctx = PollContext(self.info, recordings.captured_at, "snapshot", live_ctx.credentials)
-        poller = Poller(self._adapter, SnapshotTransport(recordings, provider=self.info.name), retry=RetryPolicy(attempts=1))
+        poller = Poller(
+            self._adapter, SnapshotTransport(recordings, provider=self.info.name), retry=RetryPolicy(attempts=1)
+        )
         return await poller.poll(ctx), ctx
 
     async def _publish(self, result: PollResult, ctx: PollContext) -> PollOutcome:
@@ -168,7 +175,12 @@ class ProviderWorker:
         metrics.REJECTED.labels(name).inc(result.rejected)
         log.info(
             "%s: %d offers from %s (%d added or changed, %d removed, %d rejected) in %.0f ms",
-            name, len(result.offers), ctx.source, len(changes.upserts), len(changes.removed), result.rejected,
+            name,
+            len(result.offers),
+            ctx.source,
+            len(changes.upserts),
+            len(changes.removed),
+            result.rejected,
             result.duration_s * 1000,
         )
         return PollOutcome(True, ctx.source, changes)
@@ -179,9 +191,16 @@ class ProviderWorker:
         self.healthy, self.last_error = False, reason
         metrics.POLLS.labels(name, "failed").inc()
         log.error("%s: poll failed (%s): %s; keeping the last published data", name, error_type, reason)
-        event = events.ProviderEvent(name, "poll.failed", self._now(), {
-            "error_type": error_type, "reason": reason, "poll_interval_s": self.info.poll_interval_s,
-        })
+        event = events.ProviderEvent(
+            name,
+            "poll.failed",
+            self._now(),
+            {
+                "error_type": error_type,
+                "reason": reason,
+                "poll_interval_s": self.info.poll_interval_s,
+            },
+        )
         await self._bus.publish(events.PROVIDER_EVENTS, name, event.encode())
         await self._bus.flush()
         return PollOutcome(False, error=reason)

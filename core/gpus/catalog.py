@@ -91,9 +91,7 @@ class GpuSpec:
         sizes = {v.memory_gb for v in self.variants if v.form_factor == form_factor}
         return self.memory_gb if None in sizes else tuple(sorted(s for s in sizes if s is not None))
 
-    def figures(
-        self, memory_gb: int | None = None, form_factor: FormFactor | None = None
-    ) -> Figures:
+    def figures(self, memory_gb: int | None = None, form_factor: FormFactor | None = None) -> Figures:
         """The figures for a memory size and form factor, either or both of which may be unknown.
 
         Each figure is given only when every variant consistent with what is known agrees on it,
@@ -140,9 +138,7 @@ def _family(where: str, name: str, table: dict[str, Any]) -> GpuSpec:
     rows = table.get("variants", [])
     if not isinstance(rows, list):
         raise CatalogError(f"{where}: variants must be a list of inline tables")
-    variants = tuple(
-        _variant(f"{where} variants[{i}]", row, base, memory) for i, row in enumerate(rows)
-    )
+    variants = tuple(_variant(f"{where} variants[{i}]", row, base, memory) for i, row in enumerate(rows))
     keys = [(v.memory_gb, v.form_factor) for v in variants]
     if len(set(keys)) != len(keys):
         raise CatalogError(f"{where}: two variants have the same memory_gb and form_factor")
@@ -162,11 +158,7 @@ def _variant(where: str, row: object, base: Figures, family_memory: list[int]) -
     memory = table.get("memory_gb")
     if memory is not None and (not _is_size(memory) or memory not in family_memory):
         raise CatalogError(f"{where}: memory_gb {memory!r} is not one of the family's memory_gb")
-    form_factor = (
-        _choice(where, table, "form_factor", get_args(FormFactor))
-        if "form_factor" in table
-        else None
-    )
+    form_factor = _choice(where, table, "form_factor", get_args(FormFactor)) if "form_factor" in table else None
     if memory is None and form_factor is None:
         raise CatalogError(f"{where}: a variant needs memory_gb and/or form_factor")
     return Variant(
@@ -181,9 +173,7 @@ def _table(where: str, value: object, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise CatalogError(f"{where}: expected a table")
     if unknown := sorted(value.keys() - allowed):
-        raise CatalogError(
-            f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}"
-        )
+        raise CatalogError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
     return value
 
 
@@ -192,10 +182,7 @@ def _figures(where: str, table: dict[str, Any], inherited: Figures) -> Figures:
     for field in fields(Figures):
         value = table.get(field.name, getattr(inherited, field.name))
         if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value <= 0
+            isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0
         ):
             raise CatalogError(f"{where}: {field.name} must be a positive number, not {value!r}")
         values[field.name] = None if value is None else float(value)

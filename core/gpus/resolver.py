@@ -47,7 +47,7 @@ _GLUED_COUNT = re.compile(r"[0-9]{1,2}x(?=[a-z])")
 _MEMORY = re.compile(r"([0-9]{1,5})(?:gb|gib|g)")
 _UNITS = frozenset({"gb", "gib", "g"})
 _VENDOR_WORDS = frozenset(
-    "nvidia geforce tesla quadro amd radeon instinct intel habana google cloud".split()
+    ["nvidia", "geforce", "tesla", "quadro", "amd", "radeon", "instinct", "intel", "habana", "google", "cloud"]
 )
 _MARKERS: dict[str, FormFactor] = {
     "sxm": "SXM",
@@ -105,15 +105,8 @@ class _Matcher:
 
     def __init__(self, catalog: Mapping[str, GpuSpec]) -> None:
         names: list[tuple[str, str, FormFactor | None]]
-        names = [
-            (spec.name, n, None) for spec in catalog.values() for n in (spec.name, *spec.aliases)
-        ]
-        names += [
-            (spec.name, a, v.form_factor)
-            for spec in catalog.values()
-            for v in spec.variants
-            for a in v.aliases
-        ]
+        names = [(spec.name, n, None) for spec in catalog.values() for n in (spec.name, *spec.aliases)]
+        names += [(spec.name, a, v.form_factor) for spec in catalog.values() for v in spec.variants for a in v.aliases]
         self._vocabulary = frozenset(
             {w for _, text, _ in names for w in re.findall(r"[a-z]+", text.casefold())}
             | _VENDOR_WORDS
@@ -129,8 +122,7 @@ class _Matcher:
                 )
             if (other := by_words.setdefault(alias.words, alias)) != alias:
                 raise CatalogError(
-                    f"catalog.toml [{family!r}]: {text!r} reads the same as a name of "
-                    f"[{other.family!r}]"
+                    f"catalog.toml [{family!r}]: {text!r} reads the same as a name of [{other.family!r}]"
                 )
         self._index: dict[str, list[_Alias]] = {}
         for alias in by_words.values():
@@ -149,12 +141,7 @@ class _Matcher:
             if size := _MEMORY.fullmatch(token):
                 memory.append(int(size[1]))
                 continue
-            if (
-                token.isdigit()
-                and len(token) <= 5
-                and number < len(tokens)
-                and tokens[number] in _UNITS
-            ):
+            if token.isdigit() and len(token) <= 5 and number < len(tokens) and tokens[number] in _UNITS:
                 memory.append(int(token))
                 number += 1
                 continue
@@ -197,11 +184,7 @@ class _Matcher:
         for stop in range(1, len(run) + 1):
             for start in range(stop):
                 head, word = best[start], run[start:stop]
-                if (
-                    head is None
-                    or word not in self._vocabulary
-                    or (len(word) == 1 and stop < len(run))
-                ):
+                if head is None or word not in self._vocabulary or (len(word) == 1 and stop < len(run)):
                     continue
                 if (current := best[stop]) is None or len(head) + 1 < len(current):
                     best[stop] = [*head, word]
@@ -234,12 +217,8 @@ def resolve(raw: str) -> GpuMatch:
     if alias is None:
         return GpuMatch(raw)
     spec = CATALOG[alias.family]
-    stated = (
-        reading.markers | {alias.form_factor} if alias.form_factor else reading.markers
-    ) & spec.form_factors
-    form_factor: FormFactor | None = (
-        "NVL" if "NVL" in stated else next(iter(stated)) if len(stated) == 1 else None
-    )
+    stated = (reading.markers | {alias.form_factor} if alias.form_factor else reading.markers) & spec.form_factors
+    form_factor: FormFactor | None = "NVL" if "NVL" in stated else next(iter(stated)) if len(stated) == 1 else None
     if reading.memory:
         memory = next((m for m in reading.memory if m in spec.memory_gb), None)
     else:

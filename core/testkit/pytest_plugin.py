@@ -22,10 +22,10 @@ if TYPE_CHECKING:  # keep this plugin cheap to load: pytest imports it in every 
 
 
 @pytest.fixture
-def replay_server() -> Iterator[Callable[[type["ProviderAdapter"]], ReplayServer]]:
+def replay_server() -> Iterator[Callable[[type[ProviderAdapter]], ReplayServer]]:
     servers: list[ReplayServer] = []
 
-    def start(adapter: type["ProviderAdapter"]) -> ReplayServer:
+    def start(adapter: type[ProviderAdapter]) -> ReplayServer:
         if adapter.recordings is None:
             raise ValueError(f"{adapter.__name__} has no recordings folder")
         server = ReplayServer(adapter.recordings)

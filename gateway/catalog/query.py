@@ -52,8 +52,14 @@ class OfferQuery:
     def shape(self) -> str:
         """A short digest of the query apart from its page size, to bind cursors to it."""
         described = orjson.dumps(
-            [sorted(self.gpu_types), sorted(self.providers), str(self.min_price), str(self.max_price),
-             sorted(self.availability), self.sort]
+            [
+                sorted(self.gpu_types),
+                sorted(self.providers),
+                str(self.min_price),
+                str(self.max_price),
+                sorted(self.availability),
+                self.sort,
+            ]
         )
         return hashlib.blake2b(described, digest_size=8).hexdigest()
 

@@ -11,8 +11,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 BIN = Path(sys.executable).parent / "gpubroker"
 
 
@@ -25,7 +23,13 @@ def test_gpus_resolve_prints_one_json_object_per_name() -> None:
     result = run("gpus", "resolve", "A100-80GB-SXM", "RTXA6000", "Voodoo 5")
     assert result.returncode == 0
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert lines[0] == {"raw": "A100-80GB-SXM", "gpu_type": "A100", "memory_gb": 80, "form_factor": "SXM", "vendor": "nvidia"}
+    assert lines[0] == {
+        "raw": "A100-80GB-SXM",
+        "gpu_type": "A100",
+        "memory_gb": 80,
+        "form_factor": "SXM",
+        "vendor": "nvidia",
+    }
     assert lines[1]["gpu_type"] == "RTX A6000" and lines[1]["memory_gb"] == 48
     assert lines[2] == {"raw": "Voodoo 5", "gpu_type": None, "memory_gb": None, "form_factor": None, "vendor": None}
     assert "unknown GPU name 'Voodoo 5'" in result.stderr
@@ -65,7 +69,9 @@ def test_up_serves_the_labelled_snapshot_when_providers_are_unreachable(tmp_path
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPUBROKER_")}
     env |= {"GPUBROKER_DATA_DIR": str(tmp_path), "GPUBROKER_PROVIDER_BASE_URLS": '{"vastai": "http://127.0.0.1:1"}'}
-    process = subprocess.Popen([BIN, "up", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [BIN, "up", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -22,7 +22,9 @@ def test_provider_event_round_trip() -> None:
     assert events.ProviderEvent.decode(event.encode()) == event
 
 
-@pytest.mark.parametrize("value", [b"not json", b"[]", b'{"schema": "offer/99"}', b'{"schema": "offer/1", "offer": {}}'])
+@pytest.mark.parametrize(
+    "value", [b"not json", b"[]", b'{"schema": "offer/99"}', b'{"schema": "offer/1", "offer": {}}']
+)
 def test_bad_offer_records_raise_value_error(value: bytes) -> None:
     with pytest.raises(ValueError):
         events.decode_offer(value)

@@ -307,17 +307,12 @@ def test_resolution_is_cached() -> None:
 
 
 def case_changes(name: str, flips: list[bool]) -> str:
-    return "".join(
-        c.upper() if flip else c.lower()
-        for c, flip in zip(name, flips + [False] * len(name), strict=False)
-    )
+    return "".join(c.upper() if flip else c.lower() for c, flip in zip(name, flips + [False] * len(name), strict=False))
 
 
 def with_separators(text: str, separators: list[str]) -> str:
     parts = text.split(" ")
-    return parts[0] + "".join(
-        sep + part for sep, part in zip(separators + [" "] * len(parts), parts[1:], strict=False)
-    )
+    return parts[0] + "".join(sep + part for sep, part in zip(separators + [" "] * len(parts), parts[1:], strict=False))
 
 
 @given(st.sampled_from(NAMES))
@@ -336,9 +331,7 @@ def test_case_does_not_matter(name: str, flips: list[bool]) -> None:
     assert essence(resolve(case_changes(name, flips))) == essence(resolve(name))
 
 
-@given(
-    st.sampled_from(NAMES), st.lists(st.sampled_from(["-", "_", " ", "", "  ", " - "]), max_size=6)
-)
+@given(st.sampled_from(NAMES), st.lists(st.sampled_from(["-", "_", " ", "", "  ", " - "]), max_size=6))
 def test_separators_do_not_matter(name: str, separators: list[str]) -> None:
     assert essence(resolve(with_separators(name, separators))) == essence(resolve(name))
 
@@ -363,9 +356,7 @@ def test_all_variations_together(data: st.DataObject) -> None:
         + data.draw(st.sampled_from(["", *VENDOR_PREFIXES[CATALOG[name].vendor]]))
         + name
     )
-    text = with_separators(
-        text, data.draw(st.lists(st.sampled_from(["-", "_", " ", ""]), max_size=8))
-    )
+    text = with_separators(text, data.draw(st.lists(st.sampled_from(["-", "_", " ", ""]), max_size=8)))
     text = case_changes(text, data.draw(st.lists(st.booleans(), max_size=40)))
     assert essence(resolve(text)) == essence(resolve(name)), text
 
@@ -375,9 +366,7 @@ def test_stated_memory_of_a_known_size_is_kept(data: st.DataObject) -> None:
     name = data.draw(st.sampled_from(NAMES))
     size = data.draw(st.sampled_from(CATALOG[name].memory_gb))
     form = data.draw(
-        st.sampled_from(
-            ["{n} {m}GB", "{n}-{m}G", "{n} {m} GB", "{n}_{m}gb", "{m}GB {n}", "{n} ({m} GiB)"]
-        )
+        st.sampled_from(["{n} {m}GB", "{n}-{m}G", "{n} {m} GB", "{n}_{m}gb", "{m}GB {n}", "{n} ({m} GiB)"])
     )
     match = resolve(form.format(n=name, m=size))
     assert (match.gpu_type, match.memory_gb) == (name, size)
@@ -395,19 +384,14 @@ def test_resolve_never_raises_on_arbitrary_text(raw: str) -> None:
     assert_consistent(resolve(raw))
 
 
-WORDS = sorted(
-    {w for n in NAMES for w in n.split()}
-    | {"NVIDIA", "80GB", "SXM4", "PCIe", "NVL", "8x", "S", "Ti", "G"}
-)
+WORDS = sorted({w for n in NAMES for w in n.split()} | {"NVIDIA", "80GB", "SXM4", "PCIe", "NVL", "8x", "S", "Ti", "G"})
 
 
 @given(
     st.lists(st.sampled_from(WORDS), max_size=6),
     st.lists(st.sampled_from(["-", "_", " ", "", "/"]), max_size=6),
 )
-def test_resolve_is_consistent_on_catalogue_like_text(
-    words: list[str], separators: list[str]
-) -> None:
+def test_resolve_is_consistent_on_catalogue_like_text(words: list[str], separators: list[str]) -> None:
     assert_consistent(resolve(with_separators(" ".join(words), separators)))
 
 
@@ -439,9 +423,7 @@ def test_catalogue_covers_every_vendor_and_class() -> None:
 def test_entry_is_well_formed(spec: GpuSpec) -> None:
     assert spec.vendor in VENDOR_PREFIXES
     assert spec.architecture.strip()
-    assert list(spec.memory_gb) == sorted(set(spec.memory_gb)) and all(
-        m > 0 for m in spec.memory_gb
-    )
+    assert list(spec.memory_gb) == sorted(set(spec.memory_gb)) and all(m > 0 for m in spec.memory_gb)
     assert spec.default_memory_gb == (spec.memory_gb[0] if len(spec.memory_gb) == 1 else None)
     for variant in spec.variants:
         assert variant.memory_gb is None or variant.memory_gb in spec.memory_gb
@@ -451,9 +433,7 @@ def test_entry_is_well_formed(spec: GpuSpec) -> None:
             variant.figures.bandwidth_gbs,
         ]
         assert all(f is None or f > 0 for f in figures)
-        assert variant.figures.bandwidth_gbs is not None, (
-            "every family publishes its memory bandwidth"
-        )
+        assert variant.figures.bandwidth_gbs is not None, "every family publishes its memory bandwidth"
     for alias in spec.aliases:
         assert resolve(alias).gpu_type == spec.name, alias
 
@@ -490,9 +470,7 @@ def test_figures_differ_by_memory() -> None:
     assert a100.figures(80, "SXM").bandwidth_gbs == 2039
     assert a100.figures(80, "PCIE").bandwidth_gbs == 1935
     assert a100.figures(80) == Figures(312, 19.5, None)
-    assert a100.figures(48) == Figures(312, 19.5, None), (
-        "an unknown size gives what every size shares"
-    )
+    assert a100.figures(48) == Figures(312, 19.5, None), "an unknown size gives what every size shares"
     assert CATALOG["RTX 4090"].figures() == Figures(165.2, 82.6, 1008)
 
 
@@ -573,9 +551,7 @@ def test_a_valid_catalogue_parses() -> None:
 
 
 def test_names_that_read_the_same_in_two_families_are_rejected() -> None:
-    clash = GOOD + GOOD.replace('["Q9"]', '["Q 8"]').replace(
-        "variants", 'aliases = ["q-9"]\nvariants'
-    )
+    clash = GOOD + GOOD.replace('["Q9"]', '["Q 8"]').replace("variants", 'aliases = ["q-9"]\nvariants')
     with pytest.raises(CatalogError, match="reads the same"):
         _Matcher(parse_catalog(clash))
 

@@ -46,8 +46,13 @@ def test_json_round_trip() -> None:
 
 @pytest.mark.parametrize(
     "field, value",
-    [("price_per_hour", Decimal("0")), ("gpu_count", 0), ("provider", "Bad Name"), ("country", "usa"),
-     ("last_updated", datetime(2026, 1, 1))],
+    [
+        ("price_per_hour", Decimal("0")),
+        ("gpu_count", 0),
+        ("provider", "Bad Name"),
+        ("country", "usa"),
+        ("last_updated", datetime(2026, 1, 1)),
+    ],
 )
 def test_invalid_offers_are_rejected(field: str, value: object) -> None:
     with pytest.raises(ValidationError):

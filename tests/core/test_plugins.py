@@ -58,7 +58,7 @@ def test_extra_plugin_modules_register_like_installed_ones() -> None:
 
 
 def test_unknown_provider_error_lists_installed_ones() -> None:
-    with pytest.raises(PluginError, match="no provider named 'nope'.*vastai"):
+    with pytest.raises(PluginError, match=r"no provider named 'nope'.*vastai"):
         load_providers().get("nope")
 
 

@@ -23,8 +23,14 @@ def test_production_names_every_missing_service(clean_env: pytest.MonkeyPatch) -
 
 
 def test_production_never_serves_snapshots(clean_env: pytest.MonkeyPatch) -> None:
-    for name, value in {"MODE": "production", "KAFKA_BOOTSTRAP": "k:9092", "REDIS_URL": "redis://r",
-                        "DATABASE_URL": "postgresql://d/db", "VAULT_ADDR": "http://v", "SECRET_KEY": "s"}.items():
+    for name, value in {
+        "MODE": "production",
+        "KAFKA_BOOTSTRAP": "k:9092",
+        "REDIS_URL": "redis://r",
+        "DATABASE_URL": "postgresql://d/db",
+        "VAULT_ADDR": "http://v",
+        "SECRET_KEY": "s",
+    }.items():
         clean_env.setenv(f"GPUBROKER_{name}", value)
     assert not load_settings().serve_snapshot_when_offline
 

@@ -1,5 +1,5 @@
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -31,8 +31,6 @@ def offer(provider: str, sku: str, gpu: str, price: str, *, count: int = 1, gpu_
         region="us-east",
         last_updated=NOW,
     )
-
-
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +18,6 @@ import hvac
 import psycopg
 import pytest
 import redis
-import urllib.request
 
 from gpubroker.core.plugins import RegisteredProvider
 from gpubroker.core.testkit.replay import Faults, ReplayServer
@@ -58,7 +58,9 @@ def env(services: Services, tmp_path: Path) -> dict[str, str]:
 def vast_key(services: Services) -> str:
     key = "vast-" + secrets.token_hex(12)
     client = hvac.Client(url=services.vault_addr, token=services.vault_token)
-    client.secrets.kv.v2.create_or_update_secret(path="gpubroker/providers/vastai", secret={"api_key": key}, mount_point="secret")
+    client.secrets.kv.v2.create_or_update_secret(
+        path="gpubroker/providers/vastai", secret={"api_key": key}, mount_point="secret"
+    )
     return key
 
 
@@ -75,7 +77,9 @@ def gateway(env: dict[str, str]) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [BIN / "uvicorn", "gpubroker.gateway.asgi:application", "--port", str(port), "--lifespan", "on"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -99,7 +103,10 @@ def run_worker(env: dict[str, str], replay: ReplayServer) -> subprocess.Complete
     worker_env = {**env, "GPUBROKER_PROVIDER_BASE_URLS": json.dumps({"vastai": replay.url})}
     return subprocess.run(
         [BIN / "gpubroker", "worker", "--provider", "vastai", "--once", "--metrics-port", "0"],
-        env=worker_env, capture_output=True, text=True, timeout=120,
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -116,7 +123,11 @@ def wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
 def expected_rtx4090(replay: ReplayServer) -> dict[str, Decimal]:
     [exchange] = [x for x in replay.recordings.exchanges() if x.match_json == {"type": "on-demand"}]
     offers = json.loads(exchange.response.body)["offers"]
-    return {str(o["id"]): Decimal(str(o["dph_total"])).quantize(Decimal("0.000001")) for o in offers if o["gpu_name"] == "RTX 4090"}
+    return {
+        str(o["id"]): Decimal(str(o["dph_total"])).quantize(Decimal("0.000001"))
+        for o in offers
+        if o["gpu_name"] == "RTX 4090"
+    }
 
 
 def test_offers_flow_from_provider_to_http(env, replay, vast_key, gateway, services) -> None:  # type: ignore[no-untyped-def]

@@ -27,7 +27,9 @@ class Clock:
 
 def seed(services: Services, provider: str, values: dict[str, str]) -> None:
     client = hvac.Client(url=services.vault_addr, token=services.vault_token)
-    client.secrets.kv.v2.create_or_update_secret(path=f"gpubroker/providers/{provider}", secret=values, mount_point="secret")
+    client.secrets.kv.v2.create_or_update_secret(
+        path=f"gpubroker/providers/{provider}", secret=values, mount_point="secret"
+    )
 
 
 async def test_reads_a_providers_credentials(services: Services) -> None:
@@ -43,7 +45,9 @@ async def test_approle_login(services: Services) -> None:
     root = hvac.Client(url=services.vault_addr, token=services.vault_token)
     if "approle/" not in root.sys.list_auth_methods():
         root.sys.enable_auth_method("approle")
-    root.sys.create_or_update_policy("gpubroker-worker", 'path "secret/data/gpubroker/providers/*" { capabilities = ["read"] }')
+    root.sys.create_or_update_policy(
+        "gpubroker-worker", 'path "secret/data/gpubroker/providers/*" { capabilities = ["read"] }'
+    )
     root.auth.approle.create_or_update_approle("worker", token_policies=["gpubroker-worker"], token_ttl="10m")
     role_id = root.auth.approle.read_role_id("worker")["data"]["role_id"]
     secret_id = root.auth.approle.generate_secret_id("worker")["data"]["secret_id"]

@@ -41,7 +41,9 @@ def bus() -> MemoryBus:
 
 
 async def test_first_poll_publishes_every_offer_and_an_event(clean_env, bus, pager_server: ReplayServer) -> None:  # type: ignore[no-untyped-def]
-    async with ProviderWorker(PAGER, bus=bus, secrets=SECRETS, settings=settings(pager_server.url), retry=FAST_RETRY) as worker:
+    async with ProviderWorker(
+        PAGER, bus=bus, secrets=SECRETS, settings=settings(pager_server.url), retry=FAST_RETRY
+    ) as worker:
         outcome = await worker.poll_once()
     assert outcome.ok and outcome.source == "live"
     offers = await drain(bus, events.OFFERS)
@@ -53,7 +55,9 @@ async def test_first_poll_publishes_every_offer_and_an_event(clean_env, bus, pag
 
 
 async def test_only_changes_are_published_after_the_first_poll(clean_env, bus, pager_server: ReplayServer) -> None:  # type: ignore[no-untyped-def]
-    async with ProviderWorker(PAGER, bus=bus, secrets=SECRETS, settings=settings(pager_server.url), retry=FAST_RETRY) as worker:
+    async with ProviderWorker(
+        PAGER, bus=bus, secrets=SECRETS, settings=settings(pager_server.url), retry=FAST_RETRY
+    ) as worker:
         await worker.poll_once()
         unchanged = await worker.poll_once()
         pager_server.scenario = "price_moved"
@@ -70,7 +74,9 @@ async def test_only_changes_are_published_after_the_first_poll(clean_env, bus, p
 
 
 async def test_a_garbage_answer_keeps_the_last_good_data(clean_env, bus, pager_server: ReplayServer, caplog) -> None:  # type: ignore[no-untyped-def]
-    async with ProviderWorker(PAGER, bus=bus, secrets=SECRETS, settings=settings(pager_server.url), retry=FAST_RETRY) as worker:
+    async with ProviderWorker(
+        PAGER, bus=bus, secrets=SECRETS, settings=settings(pager_server.url), retry=FAST_RETRY
+    ) as worker:
         await worker.poll_once()
         pager_server.faults = Faults(malformed=True)
         outcome = await worker.poll_once()
@@ -83,7 +89,9 @@ async def test_a_garbage_answer_keeps_the_last_good_data(clean_env, bus, pager_s
 
 
 async def test_unreachable_provider_serves_the_labelled_snapshot_when_embedded(clean_env, bus) -> None:  # type: ignore[no-untyped-def]
-    async with ProviderWorker(PAGER, bus=bus, secrets=SECRETS, settings=settings("http://127.0.0.1:1"), retry=FAST_RETRY) as worker:
+    async with ProviderWorker(
+        PAGER, bus=bus, secrets=SECRETS, settings=settings("http://127.0.0.1:1"), retry=FAST_RETRY
+    ) as worker:
         outcome = await worker.poll_once()
     assert outcome.ok and outcome.source == "snapshot"
     offers = [events.decode_offer(r.value) for r in await drain(bus, events.OFFERS)]
@@ -100,7 +108,9 @@ async def test_snapshot_is_never_served_when_switched_off(clean_env, bus) -> Non
     assert not outcome.ok and await drain(bus, events.OFFERS) == []
 
 
-async def test_credentials_are_sent_but_never_logged_or_published(clean_env, bus, pager_server: ReplayServer, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_credentials_are_sent_but_never_logged_or_published(
+    clean_env, bus, pager_server: ReplayServer, caplog
+) -> None:  # type: ignore[no-untyped-def]
     class TokenPager(PagerAdapter):
         def authorize(self, call, credentials):  # type: ignore[no-untyped-def]
             from dataclasses import replace
@@ -109,7 +119,9 @@ async def test_credentials_are_sent_but_never_logged_or_published(clean_env, bus
 
     provider = RegisteredProvider(TokenPager, "pager", "test")
     pager_server.faults = Faults(status=500)
-    async with ProviderWorker(provider, bus=bus, secrets=SECRETS, settings=settings(pager_server.url), retry=FAST_RETRY) as worker:
+    async with ProviderWorker(
+        provider, bus=bus, secrets=SECRETS, settings=settings(pager_server.url), retry=FAST_RETRY
+    ) as worker:
         await worker.poll_once()
         pager_server.reset()
         await worker.poll_once()

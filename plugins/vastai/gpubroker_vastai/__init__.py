@@ -4,7 +4,6 @@ from collections.abc import Callable
 
 from gpubroker.core.adapter import ProviderAdapter
 from gpubroker.core.hookspecs import hookimpl
-
 from gpubroker_vastai.adapter import VastAdapter
 
 __all__ = ["VastAdapter"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Response
 from gpubroker.core.offer import Availability, Offer
-from gpubroker.core.provider import CredentialSpec, Credentials, ProviderInfo
+from gpubroker.core.provider import Credentials, CredentialSpec, ProviderInfo
 
 SEARCH_LIMIT = 1000
 ALLOCATED_STORAGE_GB = 10

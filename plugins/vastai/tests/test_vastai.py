@@ -77,8 +77,14 @@ def test_availability_follows_rentable_and_rented() -> None:
 
 @pytest.mark.parametrize(
     "geolocation, expected",
-    [("Texas, US", ("Texas, US", "US")), ("CZ", ("CZ", "CZ")), (", US", (", US", "US")), ("", ("unknown", None)),
-     (None, ("unknown", None)), ("Somewhere", ("Somewhere", None))],
+    [
+        ("Texas, US", ("Texas, US", "US")),
+        ("CZ", ("CZ", "CZ")),
+        (", US", (", US", "US")),
+        ("", ("unknown", None)),
+        (None, ("unknown", None)),
+        ("Somewhere", ("Somewhere", None)),
+    ],
 )
 def test_location(geolocation: str | None, expected: tuple[str, str | None]) -> None:
     assert _location(geolocation) == expected
@@ -91,8 +97,11 @@ def test_location_never_fails_and_country_is_iso_shaped(value: object) -> None:
     assert country is None or (len(country) == 2 and country.isupper())
 
 
-@given(price=st.decimals(min_value=Decimal("0.001"), max_value=Decimal("500"), places=6), gpus=st.integers(1, 16),
-       ram_mib=st.integers(1024, 200_000))
+@given(
+    price=st.decimals(min_value=Decimal("0.001"), max_value=Decimal("500"), places=6),
+    gpus=st.integers(1, 16),
+    ram_mib=st.integers(1024, 200_000),
+)
 def test_normaliser_keeps_whole_instance_price_and_per_gpu_memory(price: Decimal, gpus: int, ram_mib: int) -> None:
     record = {**recorded_offers()[0], "dph_total": float(price), "num_gpus": gpus, "gpu_ram": ram_mib}
     offer = VastAdapter().normalise(record, CTX)
