@@ -46,7 +46,7 @@ async def list_offers(
     query = params.build_query(
         gpu=gpu,
         provider=provider,
-        known_providers=runtime.catalog.providers.keys() | {o.provider for o in runtime.catalog.offers.values()},
+        known_providers=runtime.catalog.provider_names(),
         min_price=min_price,
         max_price=max_price,
         availability_values=availability,

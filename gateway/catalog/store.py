@@ -8,6 +8,7 @@ records agree on it and can share cache entries.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -78,13 +79,17 @@ class Catalog:
     _offer_digest: int = 0
     _offer_hashes: dict[str, int] = field(default_factory=dict)
     _provider_hashes: dict[str, int] = field(default_factory=dict)
+    _offers_per_provider: Counter[str] = field(default_factory=Counter)
 
     def apply_offer(self, offer_id: str, offer: Offer | None) -> Offer | None:
         """Upsert (or delete, for ``None``) an offer; returns the offer it replaced."""
         previous = self.offers.pop(offer_id, None)
         self._offer_digest ^= self._offer_hashes.pop(offer_id, 0)
+        if previous is not None:
+            self._offers_per_provider[previous.provider] -= 1
         if offer is not None:
             self.offers[offer_id] = offer
+            self._offers_per_provider[offer.provider] += 1
             digest = _hash(offer.to_bytes())
             self._offer_hashes[offer_id] = digest
             self._offer_digest ^= digest
@@ -106,6 +111,10 @@ class Catalog:
             state.last_error = str(data.get("reason") or data.get("error_type") or "poll failed")
         self._provider_hashes[event.provider] = _hash(repr(state).encode())
         return state
+
+    def provider_names(self) -> set[str]:
+        """Providers that reported or have offers (offers may outlive their provider's events)."""
+        return self.providers.keys() | {name for name, count in self._offers_per_provider.items() if count > 0}
 
     @property
     def fingerprint(self) -> str:
