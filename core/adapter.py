@@ -82,7 +82,7 @@ class PollContext:
         name: str,
         gpu_name: str,
         gpu_count: int,
-        price_per_hour: Decimal,
+        price_per_hour: Decimal | None,
         availability_status: Availability,
         region: str,
         gpu_memory_gb: float | None = None,
@@ -91,7 +91,8 @@ class PollContext:
         """Build a valid ``Offer``: id, provider, timestamps and GPU identity are filled here.
 
         ``gpu_memory_gb`` is what the provider reports for one GPU; when it does not say, the
-        memory implied by the GPU name (or the family's only size) is used.
+        memory implied by the GPU name (or the family's only size) is used. ``price_per_hour``
+        is ``None`` only when the provider publishes no hourly price at all: never estimate one.
         """
         match = resolve(gpu_name)
         memory = gpu_memory_gb if gpu_memory_gb is not None else match.memory_gb

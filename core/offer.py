@@ -62,7 +62,9 @@ class Offer(BaseModel):
     ram_gb: float | None = Field(default=None, ge=0)
     storage_gb: float | None = Field(default=None, ge=0)
     cpu_arch: str | None = None
-    price_per_hour: Decimal = Field(gt=0, description="USD per hour for the whole instance.")
+    price_per_hour: Decimal | None = Field(
+        gt=0, description="USD per hour for the whole instance; null when the provider publishes no hourly price."
+    )
     spot_price: Decimal | None = Field(default=None, gt=0)
     spot: bool = False
     currency: Literal["USD"] = "USD"
@@ -91,7 +93,9 @@ class Offer(BaseModel):
         return None if value is None else float(value)
 
     @property
-    def price_per_gpu_hour(self) -> Decimal:
+    def price_per_gpu_hour(self) -> Decimal | None:
+        if self.price_per_hour is None:
+            return None
         return (self.price_per_hour / self.gpu_count).quantize(PRICE_QUANTUM)
 
     def to_json(self) -> dict[str, Any]:

@@ -37,7 +37,11 @@ def diff(previous: Mapping[str, Offer], current: Iterable[Offer], at: datetime) 
             changes.unchanged += 1
             continue
         changes.upserts.append(offer)
-        if old.price_per_hour != offer.price_per_hour:
+        if (
+            old.price_per_hour is not None
+            and offer.price_per_hour is not None
+            and old.price_per_hour != offer.price_per_hour
+        ):
             changes.price_updates.append(
                 PriceUpdate(
                     offer.provider, offer.id, offer.gpu_type, offer.region, old.price_per_hour, offer.price_per_hour, at

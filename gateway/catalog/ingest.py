@@ -61,7 +61,9 @@ class Ingest:
             raise ValueError("offer record without a key")
         offer = None if record.value is None else events.decode_offer(record.value)
         previous = self._catalog.apply_offer(record.key, offer)
-        if offer is not None and (previous is None or previous.price_per_hour != offer.price_per_hour):
+        if offer is None or offer.price_per_hour is None:
+            return
+        if previous is None or previous.price_per_hour != offer.price_per_hour:
             self._observations.append(
                 {
                     "offer_id": offer.id,

@@ -43,9 +43,10 @@ class OfferQuery:
             return False
         if self.providers and offer.provider not in self.providers:
             return False
-        if self.min_price is not None and offer.price_per_hour < self.min_price:
+        price = offer.price_per_hour
+        if self.min_price is not None and (price is None or price < self.min_price):
             return False
-        if self.max_price is not None and offer.price_per_hour > self.max_price:
+        if self.max_price is not None and (price is None or price > self.max_price):
             return False
         return not self.availability or offer.availability_status in self.availability
 
@@ -71,10 +72,15 @@ class QueryPage:
     next_cursor: str | None
 
 
+def _key(sort: Sort, price: Decimal | None, offer_id: str) -> tuple[Any, ...]:
+    """Offers without a published price come last in either direction."""
+    if price is None:
+        return (1, Decimal(0), offer_id)
+    return (0, price if sort == "price" else -price, offer_id)
+
+
 def _sort_key(sort: Sort) -> Callable[[Offer], tuple[Any, ...]]:
-    if sort == "price":
-        return lambda offer: (offer.price_per_hour, offer.id)
-    return lambda offer: (-offer.price_per_hour, offer.id)
+    return lambda offer: _key(sort, offer.price_per_hour, offer.id)
 
 
 def run_query(offers: Iterable[Offer], query: OfferQuery, cursor: str | None, key: bytes) -> QueryPage:
@@ -91,7 +97,8 @@ def run_query(offers: Iterable[Offer], query: OfferQuery, cursor: str | None, ke
 
 
 def _encode_cursor(last: Offer, query: OfferQuery, key: bytes) -> str:
-    payload = orjson.dumps({"p": str(last.price_per_hour), "id": last.id, "q": query.shape()})
+    price = None if last.price_per_hour is None else str(last.price_per_hour)
+    payload = orjson.dumps({"p": price, "id": last.id, "q": query.shape()})
     signature = hmac.new(key, payload, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(signature + payload).decode().rstrip("=")
 
@@ -108,7 +115,7 @@ def _decode_cursor(cursor: str, query: OfferQuery, key: bytes) -> tuple[Any, ...
     if data.get("q") != query.shape():
         raise BadCursor("cursor belongs to a different query; repeat the query's filters and sort")
     try:
-        price = Decimal(data["p"])
-    except (InvalidOperation, KeyError):
+        price = None if data["p"] is None else Decimal(data["p"])
+        return _key(query.sort, price, str(data["id"]))
+    except (InvalidOperation, KeyError, TypeError):
         raise BadCursor("cursor is malformed") from None
-    return (price if query.sort == "price" else -price, str(data["id"]))

@@ -15,7 +15,9 @@ from gpubroker.gateway.runtime import GatewayRuntime
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
 
-def offer(provider: str, sku: str, gpu: str, price: str, *, count: int = 1, gpu_type: str | None = None) -> Offer:
+def offer(
+    provider: str, sku: str, gpu: str, price: str | None, *, count: int = 1, gpu_type: str | None = None
+) -> Offer:
     return Offer(
         id=offer_id(provider, sku),
         provider=provider,
@@ -26,7 +28,7 @@ def offer(provider: str, sku: str, gpu: str, price: str, *, count: int = 1, gpu_
         gpu_vendor="nvidia",
         gpu_count=count,
         gpu_memory_gb=80,
-        price_per_hour=Decimal(price),
+        price_per_hour=None if price is None else Decimal(price),
         availability_status=Availability.AVAILABLE,
         region="us-east",
         last_updated=NOW,

@@ -127,3 +127,23 @@ async def test_health_and_metrics(client: AsyncClient, publish) -> None:  # type
     await client.get("/api/v2/providers")
     metrics = (await client.get("/metrics")).content.decode()
     assert 'gpubroker_http_requests_total{method="GET",route="api/v2/providers",status="200"}' in metrics
+
+
+async def test_offers_without_a_published_price_come_last_and_never_match_a_price_filter(  # type: ignore[no-untyped-def]
+    client: AsyncClient, publish
+) -> None:
+    unpriced = offer("replicate", "a100", "A100", None)
+    await publish([*CATALOGUE, unpriced])
+    for sort in ("price", "-price"):
+        items = (await client.get("/api/v2/providers", {"sort": sort})).json()["items"]
+        assert items[-1]["id"] == unpriced.id and items[-1]["price_per_hour"] is None
+    pages, params = [], {"limit": "4"}
+    while True:
+        body = (await client.get("/api/v2/providers", params)).json()
+        pages += [item["id"] for item in body["items"]]
+        if not body["next_cursor"]:
+            break
+        params["cursor"] = body["next_cursor"]
+    assert len(pages) == len(set(pages)) == len(CATALOGUE) + 1
+    body = (await client.get("/api/v2/providers", {"max_price": "100"})).json()
+    assert unpriced.id not in {item["id"] for item in body["items"]}
