@@ -52,10 +52,17 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("names", nargs="+", metavar="NAME")
     resolve.set_defaults(run=_cmd_gpus_resolve)
 
-    plugins = commands.add_parser("plugins", help="installed provider plugins").add_subparsers(metavar="ACTION")
+    plugins = commands.add_parser("plugins", aliases=["plugin"], help="provider plugins").add_subparsers(
+        metavar="ACTION"
+    )
     listing = plugins.add_parser("list", help="list installed providers")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(run=_cmd_plugins_list)
+    new = plugins.add_parser("new", help="create a working plugin package to start a provider from")
+    new.add_argument("name", help="the provider's name: lowercase letters, digits and underscores")
+    new.add_argument("--display-name", help="the provider's name as people write it")
+    new.add_argument("--dir", default="plugins", help="folder to create it in (default: plugins)")
+    new.set_defaults(run=_cmd_plugins_new)
     return parser
 
 
@@ -88,6 +95,16 @@ def _cmd_gpus_resolve(args: argparse.Namespace) -> int:
         if match.gpu_type is None:
             print(f"gpubroker: unknown GPU name {name!r}", file=sys.stderr)
         sys.stdout.write(orjson.dumps(match.to_dict()).decode() + "\n")
+    return 0
+
+
+def _cmd_plugins_new(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gpubroker.core.scaffold import new_plugin
+
+    target = new_plugin(args.name, Path(args.dir), args.display_name)
+    print(f"created {target}; install it with: .venv/bin/pip install -e {target}")
     return 0
 
 

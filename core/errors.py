@@ -7,6 +7,9 @@ unparseable bodies into one of them, with a message a person can act on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Self
+
 
 class GpubrokerError(Exception):
     """Base of every error the product raises on purpose."""
@@ -31,6 +34,14 @@ class ProviderError(GpubrokerError):
         super().__init__(f"{provider}: {message}")
         self.provider = provider
         self.reason = message
+
+    def redact(self, secrets: Iterable[str]) -> Self:
+        """Remove credential values a provider echoed back (in an error body, a URL, ...)."""
+        for value in secrets:
+            if value:
+                self.reason = self.reason.replace(value, "***")
+        self.args = (f"{self.provider}: {self.reason}",)
+        return self
 
 
 class ProviderUnreachable(ProviderError):

@@ -74,6 +74,13 @@ class Poller:
         return self._adapter.info.name
 
     async def poll(self, ctx: PollContext) -> PollResult:
+        """Every offer the provider lists now, or one ``ProviderError`` free of credentials."""
+        try:
+            return await self._poll(ctx)
+        except ProviderError as exc:
+            raise exc.redact(ctx.credentials.secret_values()) from None
+
+    async def _poll(self, ctx: PollContext) -> PollResult:
         started = self._clock()
         pending = [self._adapter.authorize(call, ctx.credentials) for call in self._adapter.calls(ctx)]
         seen: set[bytes] = set()
@@ -93,7 +100,7 @@ class Poller:
         return result
 
     async def _fetch(self, call: Call, ctx: PollContext) -> Page:
-        response = await self._send_with_retries(call)
+        response = await self._send_with_retries(call, ctx.credentials.secret_values())
         try:
             return self._adapter.parse(response, ctx)
         except ProviderError:
@@ -103,7 +110,7 @@ class Poller:
                 self.provider, f"could not read the answer to {call.method} {call.path}: {type(exc).__name__}: {exc}"
             ) from None
 
-    async def _send_with_retries(self, call: Call) -> Response:
+    async def _send_with_retries(self, call: Call, secrets: tuple[str, ...]) -> Response:
         backoff = wait_exponential_jitter(
             multiplier=self._retry.initial_s, max=self._retry.max_s, jitter=self._retry.initial_s
         )
@@ -122,7 +129,7 @@ class Poller:
             with attempt:
                 async with self._limit:
                     response = await self._transport.send(call)
-                return _check_status(response, self.provider)
+                return _check_status(response, self.provider, secrets)
         raise AssertionError("unreachable")  # AsyncRetrying either returns or re-raises
 
     def _normalise(self, records: list[Any], ctx: PollContext) -> PollResult:
@@ -161,11 +168,14 @@ def _retryable(error: BaseException) -> bool:
     return isinstance(error, ProviderHTTPError) and error.status >= 500
 
 
-def _check_status(response: Response, provider: str) -> Response:
+def _check_status(response: Response, provider: str, secrets: tuple[str, ...]) -> Response:
     status = response.status
     if 200 <= status < 300:
         return response
-    excerpt = response.body[:200].decode("utf-8", "replace").strip() or "(empty body)"
+    text = response.body[:4096].decode("utf-8", "replace")
+    for value in secrets:  # before cutting, so no part of an echoed credential survives
+        text = text.replace(value, "***")
+    excerpt = text[:200].strip() or "(empty body)"
     where = f"{response.call.method} {response.call.path}"
     if status == 429:
         raise ProviderRateLimited(provider, _retry_after(response.headers), f"{where} was rate limited: {excerpt}")

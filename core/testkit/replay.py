@@ -36,6 +36,8 @@ class Faults:
     malformed: bool = False
     every: int = 1
     headers: dict[str, str] = field(default_factory=dict)
+    echo: bool = False
+    """Send the whole request (URL, headers, body) back in the error body, as careless APIs do."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,10 @@ class ReplayServer:
         if faulty and faults.hang:
             await asyncio.sleep(3600)
         if faulty and faults.status is not None:
-            return web.Response(status=faults.status, text=f"injected {faults.status}", headers=faults.headers)
+            text = f"injected {faults.status}"
+            if faults.echo:
+                text += f" for {request.url} {dict(request.headers)} {body.decode('utf-8', 'replace')}"
+            return web.Response(status=faults.status, text=text, headers=faults.headers)
         json_body: Any = None
         if body:
             try:

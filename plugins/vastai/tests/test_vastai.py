@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,15 +13,12 @@ from hypothesis import strategies as st
 from gpubroker.core.adapter import Call, PollContext, Response
 from gpubroker.core.errors import ProviderHTTPError, ProviderRateLimited
 from gpubroker.core.offer import Availability
-from gpubroker.core.provider import Credentials
 from gpubroker.core.recordings import Recordings
+from gpubroker.core.testkit.polling import poll_replay
 from gpubroker.core.testkit.replay import ReplayServer
-from gpubroker.workers.poll import Poller, RetryPolicy
-from gpubroker.workers.transport import HttpTransport
 from gpubroker_vastai.adapter import ALLOCATED_STORAGE_GB, VastAdapter, _location
 
 CTX = PollContext(VastAdapter.info, datetime(2026, 11, 26, tzinfo=UTC))
-NO_WAIT = RetryPolicy(attempts=2, initial_s=0.01, max_s=0.02)
 
 
 def recorded_offers() -> list[dict]:  # type: ignore[type-arg]
@@ -31,11 +27,8 @@ def recorded_offers() -> list[dict]:  # type: ignore[type-arg]
     return json.loads(exchange.response.body)["offers"]
 
 
-async def poll(server: ReplayServer, credentials: Credentials = Credentials()) -> list:  # type: ignore[type-arg]
-    ctx = PollContext(VastAdapter.info, CTX.observed_at, credentials=credentials)
-    async with aiohttp.ClientSession() as session:
-        transport = HttpTransport(session, provider="vastai", base_url=server.url, timeout_s=2)
-        return (await Poller(VastAdapter(), transport, retry=NO_WAIT).poll(ctx)).offers
+async def poll(server: ReplayServer, credentials: dict[str, str] | None = None) -> list:  # type: ignore[type-arg]
+    return await poll_replay(VastAdapter, server, credentials=credentials)
 
 
 async def test_every_recorded_offer_normalises(replay_server) -> None:  # type: ignore[no-untyped-def]
@@ -112,7 +105,7 @@ def test_normaliser_keeps_whole_instance_price_and_per_gpu_memory(price: Decimal
 
 async def test_api_key_is_sent_as_bearer_token(replay_server) -> None:  # type: ignore[no-untyped-def]
     server = replay_server(VastAdapter)
-    await poll(server, Credentials({"api_key": "vk-123456"}))
+    await poll(server, {"api_key": "vk-123456"})
     assert server.requests[0].headers["Authorization"] == "Bearer vk-123456"
     assert json.loads(server.requests[0].body)["type"] == "on-demand"
 

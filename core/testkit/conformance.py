@@ -1,0 +1,156 @@
+"""The conformance suite every provider plugin runs.
+
+Subclass it in your plugin's tests and name your adapter::
+
+    from gpubroker.core.testkit.conformance import ProviderConformance
+    from gpubroker_acme.adapter import AcmeAdapter
+
+    class TestAcmeConformance(ProviderConformance):
+        adapter = AcmeAdapter
+
+It checks, against your recordings served by the replay server: the metadata is valid and the
+plugin is installed under the entry-point group; the recordings are well formed; the ``default``
+scenario normalises into valid offers with USD prices and known GPUs; ids are stable across
+polls; every fault (5xx, 401, 429, a hang, a malformed body) becomes its typed error; and
+credentials never appear in logs, errors or offers. The recordings must also hold an ``empty``
+scenario (no offers) and a ``rate_limited`` one (the provider's own 429 answer).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import ClassVar
+
+import orjson
+import pytest
+
+from gpubroker.core.adapter import ProviderAdapter
+from gpubroker.core.errors import (
+    ProviderAuthError,
+    ProviderBadResponse,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderRateLimited,
+    ProviderTimeout,
+)
+from gpubroker.core.plugins import load_providers
+from gpubroker.core.provider import ProviderInfo
+from gpubroker.core.recordings import Recordings
+from gpubroker.core.testkit.polling import poll_replay
+from gpubroker.core.testkit.replay import Faults, ReplayServer
+
+FAULTS: dict[str, tuple[Faults, type[ProviderError]]] = {
+    "server error": (Faults(status=503), ProviderHTTPError),
+    "unauthorised": (Faults(status=401), ProviderAuthError),
+    "rate limited": (Faults(status=429, headers={"Retry-After": "0"}), ProviderRateLimited),
+    "hang": (Faults(hang=True), ProviderTimeout),
+    "malformed body": (Faults(malformed=True), ProviderBadResponse),
+}
+
+
+class ProviderConformance:
+    adapter: ClassVar[type[ProviderAdapter]]
+    publishes_prices: ClassVar[bool] = True
+    """Set False for a provider that publishes no hourly price (its README must say so)."""
+
+    @pytest.fixture
+    def server(self) -> Iterator[ReplayServer]:
+        assert self.adapter.recordings is not None, f"{self.adapter.__name__}.recordings is not set"
+        with ReplayServer(self.adapter.recordings) as server:
+            yield server
+
+    @pytest.fixture
+    def credentials(self) -> dict[str, str]:
+        """A made-up value for every credential the provider declares, optional ones included."""
+        return {spec.name: f"conformance-{spec.name}-{secrets.token_hex(8)}" for spec in self.adapter.info.credentials}
+
+    def test_metadata_is_valid(self) -> None:
+        assert isinstance(self.adapter.info, ProviderInfo)
+        ProviderInfo.model_validate(self.adapter.info.model_dump())
+
+    def test_installed_under_the_entry_point_group(self) -> None:
+        registered = load_providers(allow=None).get(self.adapter.info.name)
+        assert registered.adapter is self.adapter
+        assert registered.version != "unpackaged"
+
+    def test_recordings_are_well_formed(self) -> None:
+        assert self.adapter.recordings is not None
+        recordings = Recordings(self.adapter.recordings)
+        assert recordings.provider == self.adapter.info.name
+        assert recordings.captured_at.tzinfo is not None
+        assert "default" in recordings.scenarios()
+        for scenario in recordings.scenarios():
+            for exchange in recordings.exchanges(scenario):
+                content_type = next(
+                    (v for k, v in exchange.response.headers.items() if k.lower() == "content-type"), ""
+                )
+                if "json" in content_type and exchange.response.body:
+                    orjson.loads(exchange.response.body)
+
+    @pytest.mark.asyncio
+    async def test_default_scenario_normalises_into_valid_offers(
+        self, server: ReplayServer, credentials: dict[str, str]
+    ) -> None:
+        offers = await poll_replay(self.adapter, server, credentials=credentials)
+        assert offers, "the default scenario produced no offers"
+        for offer in offers:
+            assert offer.provider == self.adapter.info.name
+            assert offer.currency == "USD"
+            if self.publishes_prices:
+                assert offer.price_per_hour is not None and offer.price_per_hour > 0, offer
+                assert offer.price_per_hour < Decimal(2000), f"implausible hourly price: {offer}"
+            else:
+                assert offer.price_per_hour is None, "publishes_prices is False but a price was set"
+        unknown = sorted({offer.gpu_name for offer in offers if offer.gpu_type is None})
+        assert not unknown, f"GPU names the catalogue does not know: {unknown}"
+
+    @pytest.mark.asyncio
+    async def test_ids_are_stable_across_polls(self, server: ReplayServer, credentials: dict[str, str]) -> None:
+        first = await poll_replay(self.adapter, server, credentials=credentials)
+        second = await poll_replay(self.adapter, server, credentials=credentials)
+        assert [offer.id for offer in first] == [offer.id for offer in second]
+        assert len({offer.id for offer in first}) == len(first)
+
+    @pytest.mark.asyncio
+    async def test_empty_scenario_gives_no_offers(self, server: ReplayServer, credentials: dict[str, str]) -> None:
+        assert "empty" in server.recordings.scenarios(), "record the provider's answer with no offers as 'empty'"
+        server.scenario = "empty"
+        assert await poll_replay(self.adapter, server, credentials=credentials) == []
+
+    @pytest.mark.asyncio
+    async def test_recorded_rate_limit_is_typed(self, server: ReplayServer, credentials: dict[str, str]) -> None:
+        assert "rate_limited" in server.recordings.scenarios(), "record the provider's 429 answer as 'rate_limited'"
+        server.scenario = "rate_limited"
+        with pytest.raises(ProviderRateLimited):
+            await poll_replay(self.adapter, server, credentials=credentials)
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize("fault", sorted(FAULTS))
+    async def test_faults_become_typed_errors(
+        self, server: ReplayServer, credentials: dict[str, str], fault: str
+    ) -> None:
+        server.faults, expected = FAULTS[fault]
+        with pytest.raises(expected):
+            await poll_replay(self.adapter, server, credentials=credentials, timeout_s=0.5)
+
+    @pytest.mark.asyncio
+    async def test_latency_within_the_timeout_is_fine(self, server: ReplayServer, credentials: dict[str, str]) -> None:
+        server.faults = Faults(latency_s=0.05)
+        assert await poll_replay(self.adapter, server, credentials=credentials)
+
+    @pytest.mark.asyncio
+    async def test_credentials_never_leak(
+        self, server: ReplayServer, credentials: dict[str, str], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        offers = await poll_replay(self.adapter, server, credentials=credentials)
+        texts = [offer.to_bytes().decode() for offer in offers]
+        server.faults = Faults(status=400, echo=True)
+        with pytest.raises(ProviderError) as error:
+            await poll_replay(self.adapter, server, credentials=credentials)
+        texts += [str(error.value), repr(error.value), caplog.text]
+        for value in credentials.values():
+            assert not any(value in text for text in texts), "a credential value leaked"

@@ -1,0 +1,6 @@
+from gpubroker.core.testkit.conformance import ProviderConformance
+from gpubroker_vastai.adapter import VastAdapter
+
+
+class TestVastConformance(ProviderConformance):
+    adapter = VastAdapter
