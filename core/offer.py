@@ -72,6 +72,9 @@ class Offer(BaseModel):
     region: str = Field(min_length=1)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     compliance_tags: tuple[str, ...] = ()
+    resold_from: str | None = Field(
+        default=None, description="The cloud whose capacity a marketplace or broker resells, when it says."
+    )
     last_updated: datetime
     source: Source = "live"
 
