@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--provider", required=True, help="provider name, as listed by 'gpubroker plugins list'")
     worker.add_argument("--once", action="store_true", help="poll once, publish, and exit (1 if the poll failed)")
     worker.add_argument("--metrics-port", type=int, default=9100, help="Prometheus metrics port (0: off)")
+    worker.add_argument("--shard", default="0/1", help="this replica's share of the provider's work, INDEX/COUNT")
+    worker.add_argument("--check", action="store_true", help="exit 1 if this worker is unhealthy (Kubernetes probe)")
     worker.set_defaults(run=_cmd_worker)
 
     migrate = commands.add_parser("migrate", help="create or update the gateway's database tables")
@@ -73,9 +75,12 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from gpubroker.workers.main import run_worker
+    from gpubroker.workers.main import check_worker, parse_shard, run_worker
 
-    return run_worker(args.provider, once=args.once, metrics_port=args.metrics_port)
+    shard = parse_shard(args.shard)
+    if args.check:
+        return check_worker(args.provider, shard)
+    return run_worker(args.provider, once=args.once, metrics_port=args.metrics_port, shard=shard)
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:

@@ -72,5 +72,9 @@ class ProviderRateLimited(ProviderHTTPError):
         self.retry_after = retry_after
 
 
+class ProviderPluginFault(ProviderError):
+    """The provider's plugin raised where it must not (building or authorising its calls)."""
+
+
 class ProviderBadResponse(ProviderError):
     """The provider answered, but not in the format its plugin understands."""

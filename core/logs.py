@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 import orjson
 
+from gpubroker.core.tracing import current_ids
+
 REDACTED = "***"
 
 _secrets: set[str] = set()
@@ -63,6 +65,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        ids = current_ids()
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         elif record.exc_text:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -39,9 +40,11 @@ def vastai() -> RegisteredProvider:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """An environment with no GPUBROKER_* settings, for tests that build their own Settings."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """An environment with no GPUBROKER_* settings but a fresh data directory, for tests that
+    build their own Settings."""
     for name in list(os.environ):
         if name.startswith("GPUBROKER_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("GPUBROKER_DATA_DIR", str(tmp_path / "data"))
     yield monkeypatch

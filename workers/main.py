@@ -1,10 +1,12 @@
-"""``gpubroker worker --provider NAME``: one provider's worker as its own process."""
+"""``gpubroker worker --provider NAME``: one provider's worker (or one shard of it) as its own
+process, and ``--check``, its health probe."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+import sys
 
 from gpubroker.core.bus import open_bus
 from gpubroker.core.errors import ConfigurationError
@@ -12,12 +14,30 @@ from gpubroker.core.logs import configure_logging
 from gpubroker.core.plugins import RegisteredProvider, load_providers
 from gpubroker.core.secrets import open_secret_store
 from gpubroker.core.settings import Settings, load_settings
-from gpubroker.workers.worker import ProviderWorker
+from gpubroker.workers.health import HealthFile
+from gpubroker.workers.poll import Shard
+from gpubroker.workers.worker import ProviderWorker, state_name
 
 log = logging.getLogger(__name__)
 
 
-def run_worker(provider_name: str, *, once: bool, metrics_port: int) -> int:
+def parse_shard(text: str) -> Shard:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+        return Shard(index, count)
+    except ValueError as exc:
+        raise ConfigurationError(f"--shard {text!r}: expected INDEX/COUNT such as 0/3 ({exc})") from None
+
+
+def check_worker(provider_name: str, shard: Shard) -> int:
+    settings = load_settings()
+    health = HealthFile(settings.data_dir / "workers" / f"{state_name(provider_name, shard)}.health.json")
+    healthy, explanation = health.check()
+    print(f"{provider_name}: {explanation}", file=sys.stdout if healthy else sys.stderr)
+    return 0 if healthy else 1
+
+
+def run_worker(provider_name: str, *, once: bool, metrics_port: int, shard: Shard) -> int:
     settings = load_settings()
     configure_logging(settings.log_level, json=not settings.embedded)
     if not settings.kafka_bootstrap:
@@ -30,14 +50,15 @@ def run_worker(provider_name: str, *, once: bool, metrics_port: int) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr=settings.host)
-    return asyncio.run(_run(provider, settings, once=once))
+    return asyncio.run(_run(provider, settings, once=once, shard=shard))
 
 
-async def _run(provider: RegisteredProvider, settings: Settings, *, once: bool) -> int:
+async def _run(provider: RegisteredProvider, settings: Settings, *, once: bool, shard: Shard) -> int:
     bus = open_bus(settings)
     await bus.start()
     try:
-        async with ProviderWorker(provider, bus=bus, secrets=open_secret_store(settings), settings=settings) as worker:
+        worker = ProviderWorker(provider, bus=bus, secrets=open_secret_store(settings), settings=settings, shard=shard)
+        async with worker:
             if once:
                 outcome = await worker.poll_once()
                 return 0 if outcome.ok else 1
@@ -45,7 +66,7 @@ async def _run(provider: RegisteredProvider, settings: Settings, *, once: bool) 
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            log.info("worker for %s started", provider.info.name)
+            log.info("worker for %s (shard %d/%d) started", provider.info.name, shard.index, shard.count)
             await worker.run(stop)
             log.info("worker for %s stopped", provider.info.name)
             return 0

@@ -14,3 +14,10 @@ PUBLISHED = Counter("gpubroker_worker_published_total", "Records published to th
 REJECTED = Counter(
     "gpubroker_worker_rejected_records_total", "Provider records that could not be normalised.", ["provider"]
 )
+CIRCUIT_STATE = Gauge(
+    "gpubroker_worker_circuit_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open.", ["provider"]
+)
+CIRCUIT_TRANSITIONS = Counter(
+    "gpubroker_worker_circuit_transitions_total", "Circuit breaker transitions by new state.", ["provider", "state"]
+)
+OUTBOX = Gauge("gpubroker_worker_outbox_records", "Records waiting in the outbox for the bus.", ["provider"])

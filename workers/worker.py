@@ -1,10 +1,13 @@
 """The worker: polls one provider on its schedule and publishes what changed.
 
-One worker runs one provider (``gpubroker worker --provider NAME``; embedded mode runs one per
-installed plugin in the gateway's process). After each poll it diffs against the snapshot it
-last published and publishes offers (compacted, tombstones for removals), price updates and a
-provider event. A failed poll publishes only the failure event, so consumers keep serving the
-last good data.
+One worker runs one provider, or one shard of it (``gpubroker worker --provider NAME``; embedded
+mode runs one per installed plugin in the gateway's process). After each poll it diffs against
+the snapshot it last published and writes offers (tombstones for removals), price updates and a
+provider event to its outbox, which delivers them to the bus. A failed poll publishes only the
+failure event, so consumers keep serving the last good data.
+
+The published snapshot is rebuilt at start from the compacted offers topic plus whatever still
+waits in the outbox, so a restart neither re-announces every offer nor misses a removal.
 """
 
 from __future__ import annotations
@@ -16,27 +19,41 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from gpubroker.core import events
 from gpubroker.core.adapter import PollContext, ProviderAdapter
-from gpubroker.core.bus import Bus
+from gpubroker.core.bus import Bus, Record
+from gpubroker.core.circuit import CircuitState
 from gpubroker.core.errors import CredentialsUnavailable, ProviderError, ProviderUnreachable
 from gpubroker.core.logs import redact, register_secrets
 from gpubroker.core.offer import Offer, Source
 from gpubroker.core.plugins import RegisteredProvider
+from gpubroker.core.provider import Credentials
 from gpubroker.core.recordings import Recordings
 from gpubroker.core.secrets import SecretStore
 from gpubroker.core.settings import Settings
+from gpubroker.core.tracing import context_headers, tracer
 from gpubroker.workers import metrics
 from gpubroker.workers.diff import Changes, diff
-from gpubroker.workers.poll import Poller, PollResult, RetryPolicy
+from gpubroker.workers.health import HealthFile
+from gpubroker.workers.outbox import Outbox, Pending
+from gpubroker.workers.poll import Guards, Poller, PollResult, RetryPolicy, Shard
 from gpubroker.workers.transport import HttpTransport, SnapshotTransport
 
 log = logging.getLogger(__name__)
 
 JITTER = 0.1
+SHARD_HEADER = "gpubroker-shard"
+OUTBOX_BACKOFF_S = 5.0
+
+
+def state_name(provider: str, shard: Shard) -> str:
+    """The file-name stem of a worker's outbox and health report."""
+    return provider if shard.count == 1 else f"{provider}-{shard.index}-of-{shard.count}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +75,10 @@ class ProviderWorker:
         secrets: SecretStore,
         settings: Settings,
         retry: RetryPolicy = RetryPolicy(),
+        shard: Shard = Shard(),
+        state_dir: Path | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        breaker_options: dict[str, Any] | None = None,
     ) -> None:
         self.info = provider.info
         self._adapter: ProviderAdapter = provider.adapter()
@@ -66,8 +86,18 @@ class ProviderWorker:
         self._secrets = secrets
         self._settings = settings
         self._retry = retry
+        self._shard = shard
         self._now = now
+        self._tracer = tracer("gpubroker.worker")
+        self._transitions: list[tuple[CircuitState, CircuitState]] = []
+        self.guards = Guards.for_provider(self._adapter, on_transition=self._circuit_moved, **(breaker_options or {}))
+        name = state_name(self.info.name, shard)
+        state = state_dir or settings.data_dir / "workers"
+        self.outbox = Outbox(state / f"{name}.outbox.sqlite3", bus)
+        self.health = HealthFile(state / f"{name}.health.json")
+        self._shard_tag = f"{shard.index}/{shard.count}".encode()
         self._session: aiohttp.ClientSession | None = None
+        self._poller: Poller | None = None
         self._published: dict[str, Offer] = {}
         self._source: Source | None = None
         self.healthy = True
@@ -78,47 +108,94 @@ class ProviderWorker:
             connector=aiohttp.TCPConnector(limit=self.info.concurrency_limit * 2),
             headers={"User-Agent": "gpubroker-worker"},
         )
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop`` is set; a poll in flight finishes and is published first."""
-        while not stop.is_set():
-            await self.poll_once()
-            interval = self.info.poll_interval_s * random.uniform(1 - JITTER, 1 + JITTER)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-
-    async def poll_once(self) -> PollOutcome:
-        try:
-            credentials = await self._secrets.credentials(self.info.name)
-        except CredentialsUnavailable as exc:
-            return await self._failed("credentials", str(exc))
-        register_secrets(credentials.secret_values())
-        ctx = PollContext(self.info, self._now(), "live", credentials)
-        try:
-            try:
-                result = await self._live_poller().poll(ctx)
-            except ProviderUnreachable as exc:
-                if not self._may_use_snapshot():
-                    raise
-                log.warning("%s is unreachable (%s); serving its bundled snapshot", self.info.name, exc.reason)
-                result, ctx = await self._snapshot_poll(ctx)
-        except ProviderError as exc:
-            return await self._failed(type(exc).__name__, exc.reason)
-        return await self._publish(result, ctx)
-
-    def _live_poller(self) -> Poller:
-        assert self._session is not None, "use the worker as an async context manager"
         base_url = self._settings.base_url_for(self.info.name, self.info.base_url)
         transport = HttpTransport(
             self._session, provider=self.info.name, base_url=base_url, timeout_s=self.info.request_timeout_s
         )
-        return Poller(self._adapter, transport, retry=self._retry)
+        self._poller = Poller(self._adapter, transport, retry=self._retry, guards=self.guards, shard=self._shard)
+        try:
+            await self._restore()
+        except BaseException:
+            await self._session.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if not await self.outbox.drain():
+            log.warning("%s: %d records stay in the outbox for the next start", self.info.name, self.outbox.pending)
+        self.outbox.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _restore(self) -> None:
+        """Rebuild the published snapshot: the compacted topic, then what the outbox still holds."""
+        records = [
+            record
+            for record in (await self._bus.read_compacted(events.OFFERS)).values()
+            if dict(record.headers).get(SHARD_HEADER, self._shard_tag) == self._shard_tag
+        ]
+        records += [
+            Record(topic, key, value, headers=headers)
+            for topic, key, value, headers in self.outbox.waiting(events.OFFERS)
+        ]
+        for record in records:
+            if record.key is None:
+                continue
+            try:
+                offer = None if record.value is None else events.decode_offer(record.value)
+            except ValueError:
+                continue  # not ours to judge: the gateway reports undecodable records
+            if offer is None:
+                self._published.pop(record.key, None)
+            elif offer.provider == self.info.name:
+                self._published[record.key] = offer
+        self._source = next((offer.source for offer in self._published.values()), None)
+        if self._published:
+            log.info("%s: resumed with %d published offers", self.info.name, len(self._published))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set; a poll in flight finishes and is published first."""
+        while not stop.is_set():
+            if self.outbox.full and not await self.outbox.drain():
+                log.warning("%s: outbox full (%d records); not polling until the bus takes them",
+                            self.info.name, self.outbox.pending)  # fmt: skip
+                interval = OUTBOX_BACKOFF_S
+            else:
+                try:
+                    await self.poll_once()
+                except Exception:  # a plugin bug must not end the worker; report and poll again
+                    log.exception("%s: poll crashed", self.info.name)
+                    self._set_health(False, "poll crashed; see the worker's log")
+                interval = self.info.poll_interval_s * random.uniform(1 - JITTER, 1 + JITTER)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def poll_once(self) -> PollOutcome:
+        with self._tracer.start_as_current_span(f"poll {self.info.name}"):
+            try:
+                credentials = await self._secrets.credentials(self.info.name)
+            except CredentialsUnavailable as exc:
+                return await self._failed("CredentialsUnavailable", str(exc))
+            register_secrets(credentials.secret_values())
+            ctx = PollContext(self.info, self._now(), "live", credentials)
+            missing = [spec.name for spec in self.info.credentials if spec.required and spec.name not in credentials]
+            try:
+                if missing:
+                    raise ProviderUnreachable(self.info.name, f"credentials not configured: {', '.join(missing)}")
+                assert self._poller is not None, "use the worker as an async context manager"
+                result = await self._poller.poll(ctx)
+            except ProviderUnreachable as exc:
+                if not self._may_use_snapshot():
+                    return await self._failed(type(exc).__name__, exc.reason)
+                log.warning("%s: %s; serving its bundled snapshot", self.info.name, exc.reason)
+                try:
+                    result, ctx = await self._snapshot_poll()
+                except ProviderError as snapshot_error:
+                    return await self._failed(type(snapshot_error).__name__, snapshot_error.reason)
+            except ProviderError as exc:
+                return await self._failed(type(exc).__name__, exc.reason)
+            return await self._publish(result, ctx)
 
     def _may_use_snapshot(self) -> bool:
         return (
@@ -127,80 +204,79 @@ class ProviderWorker:
             and self._source != "live"
         )
 
-    async def _snapshot_poll(self, live_ctx: PollContext) -> tuple[PollResult, PollContext]:
+    async def _snapshot_poll(self) -> tuple[PollResult, PollContext]:
         assert self._adapter.recordings is not None
         recordings = Recordings(self._adapter.recordings)
-        ctx = PollContext(self.info, recordings.captured_at, "snapshot", live_ctx.credentials)
-        poller = Poller(
-            self._adapter, SnapshotTransport(recordings, provider=self.info.name), retry=RetryPolicy(attempts=1)
-        )
+        # Nothing is sent anywhere: placeholders let the plugin build its calls as usual.
+        placeholders = Credentials({spec.name: "snapshot" for spec in self.info.credentials})
+        ctx = PollContext(self.info, recordings.captured_at, "snapshot", placeholders)
+        transport = SnapshotTransport(recordings, provider=self.info.name)
+        poller = Poller(self._adapter, transport, retry=RetryPolicy(attempts=1), shard=self._shard)
         return await poller.poll(ctx), ctx
 
     async def _publish(self, result: PollResult, ctx: PollContext) -> PollOutcome:
         name = self.info.name
-        now = self._now()
-        changes = diff(self._published, result.offers, now)
-        for offer in changes.upserts:
-            await self._bus.publish(events.OFFERS, offer.id, events.encode_offer(offer))
-        for offer in changes.removed:
-            await self._bus.publish(events.OFFERS, offer.id, None)
-        for update in changes.price_updates:
-            await self._bus.publish(events.PRICE_UPDATES, update.offer_id, update.encode())
-        event = events.ProviderEvent(
-            name,
+        changes = diff(self._published, result.offers, self._now())
+        headers = (*context_headers(), (SHARD_HEADER, self._shard_tag))
+        records: list[Pending] = [(events.OFFERS, o.id, events.encode_offer(o), headers) for o in changes.upserts]
+        records += [(events.OFFERS, o.id, None, headers) for o in changes.removed]
+        records += [(events.PRICE_UPDATES, u.offer_id, u.encode(), headers) for u in changes.price_updates]
+        event = self._event(
             "poll.succeeded",
-            now,
-            {
-                "poll_interval_s": self.info.poll_interval_s,
-                "source": ctx.source,
-                "data_as_of": ctx.observed_at.isoformat(),
-                "offers": len(result.offers),
-                "added_or_changed": len(changes.upserts),
-                "removed": len(changes.removed),
-                "price_changes": len(changes.price_updates),
-                "rejected": result.rejected,
-                "rejections": result.rejections,
-                "calls": result.calls,
-                "duration_ms": round(result.duration_s * 1000, 1),
-            },
+            source=ctx.source,
+            data_as_of=ctx.observed_at.isoformat(),
+            offers=len(result.offers),
+            added_or_changed=len(changes.upserts),
+            removed=len(changes.removed),
+            price_changes=len(changes.price_updates),
+            rejected=result.rejected,
+            rejections=result.rejections,
+            calls=result.calls,
+            duration_ms=round(result.duration_s * 1000, 1),
         )
-        await self._bus.publish(events.PROVIDER_EVENTS, name, event.encode())
-        await self._bus.flush()
+        await self._deliver([*records, event])
         self._published = {offer.id: offer for offer in result.offers}
         self._source = ctx.source
-        self.healthy, self.last_error = True, None
+        self._set_health(True, None)
         metrics.POLLS.labels(name, "ok").inc()
         metrics.POLL_SECONDS.labels(name).observe(result.duration_s)
         metrics.OFFERS.labels(name).set(len(result.offers))
         metrics.REJECTED.labels(name).inc(result.rejected)
         log.info(
             "%s: %d offers from %s (%d added or changed, %d removed, %d rejected) in %.0f ms",
-            name,
-            len(result.offers),
-            ctx.source,
-            len(changes.upserts),
-            len(changes.removed),
-            result.rejected,
+            name, len(result.offers), ctx.source, len(changes.upserts), len(changes.removed), result.rejected,
             result.duration_s * 1000,
-        )
+        )  # fmt: skip
         return PollOutcome(True, ctx.source, changes)
 
     async def _failed(self, error_type: str, reason: str) -> PollOutcome:
-        name = self.info.name
         reason = redact(reason)
-        self.healthy, self.last_error = False, reason
-        metrics.POLLS.labels(name, "failed").inc()
-        log.error("%s: poll failed (%s): %s; keeping the last published data", name, error_type, reason)
-        event = events.ProviderEvent(
-            name,
-            "poll.failed",
-            self._now(),
-            {
-                "error_type": error_type,
-                "reason": reason,
-                "poll_interval_s": self.info.poll_interval_s,
-            },
-        )
-        await self._bus.publish(events.PROVIDER_EVENTS, name, event.encode())
-        await self._bus.flush()
+        self._set_health(False, reason)
+        metrics.POLLS.labels(self.info.name, "failed").inc()
+        log.error("%s: poll failed (%s): %s; keeping the last published data", self.info.name, error_type, reason)
+        await self._deliver([self._event("poll.failed", error_type=error_type, reason=reason)])
         return PollOutcome(False, error=reason)
+
+    def _event(self, event_type: str, **data: Any) -> Pending:
+        data |= {"poll_interval_s": self.info.poll_interval_s, "circuit": self.guards.breaker.state.value}
+        event = events.ProviderEvent(self.info.name, event_type, self._now(), data)
+        return (events.PROVIDER_EVENTS, self.info.name, event.encode(), context_headers())
+
+    async def _deliver(self, records: list[Pending]) -> None:
+        transitions, self._transitions = self._transitions, []
+        circuit_events = [self._event(f"circuit.{new.value}", previous=old.value) for old, new in transitions]
+        await self.outbox.put([*circuit_events, *records])
+        await self.outbox.drain()
+
+    def _circuit_moved(self, old: CircuitState, new: CircuitState) -> None:
+        self._transitions.append((old, new))
+        metrics.CIRCUIT_STATE.labels(self.info.name).set(list(CircuitState).index(new))
+        metrics.CIRCUIT_TRANSITIONS.labels(self.info.name, new.value).inc()
+        log.warning("%s: circuit %s -> %s", self.info.name, old.value, new.value)
+
+    def _set_health(self, healthy: bool, reason: str | None) -> None:
+        self.healthy, self.last_error = healthy, reason
+        self.health.write(
+            healthy=healthy, reason=reason, interval_s=self.info.poll_interval_s, outbox=self.outbox.pending
+        )
+        metrics.OUTBOX.labels(self.info.name).set(self.outbox.pending)

@@ -12,9 +12,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from gpubroker.core.errors import GpubrokerError
 from gpubroker.core.settings import Settings
 
 Headers = Sequence[tuple[str, bytes]]
+
+
+class BusError(GpubrokerError):
+    """Records could not be delivered to, or read from, the bus."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,11 @@ class Bus(Protocol):
     async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> None:
         """Queue a record; it is durable once ``flush`` returns."""
 
-    async def flush(self) -> None: ...
+    async def flush(self) -> None:
+        """Wait until every published record is durable; ``BusError`` if any is not."""
+
+    async def read_compacted(self, topic: str) -> dict[str, Record]:
+        """The latest record of every key of a compacted topic, as of now (tombstones included)."""
 
     def subscribe(self, topics: Sequence[str], *, from_beginning: bool = True) -> AsyncIterator[Record]:
         """Every record of ``topics`` (from the beginning, or only new ones), for this subscriber alone."""

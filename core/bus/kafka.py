@@ -1,20 +1,26 @@
-"""The Kafka backend (aiokafka): idempotent, acks=all, snappy-compressed, batched."""
+"""The Kafka backend (aiokafka): idempotent, acks=all, snappy-compressed, batched.
+
+``flush`` waits for every record published since the last flush and raises ``BusError`` if any
+was not acknowledged, so callers can keep undelivered records instead of losing them (the
+producer alone reports failures only through per-record futures).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from gpubroker.core.bus import Headers, Record
+from gpubroker.core.bus import BusError, Headers, Record
 
 log = logging.getLogger(__name__)
 
 
 class KafkaBus:
-    def __init__(self, bootstrap: str, *, linger_ms: int = 5) -> None:
+    def __init__(self, bootstrap: str, *, linger_ms: int = 5, request_timeout_ms: int = 10_000) -> None:
         self._bootstrap = bootstrap
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -22,13 +28,18 @@ class KafkaBus:
             enable_idempotence=True,
             compression_type="snappy",
             linger_ms=linger_ms,
+            request_timeout_ms=request_timeout_ms,
             client_id=f"gpubroker-{uuid.uuid4().hex[:8]}",
         )
+        self._pending: list[asyncio.Future[object]] = []
         self._started = False
 
     async def start(self) -> None:
         if not self._started:
-            await self._producer.start()
+            try:
+                await self._producer.start()
+            except Exception as exc:
+                raise BusError(f"cannot reach Kafka at {self._bootstrap}: {exc}") from None
             self._started = True
 
     async def stop(self) -> None:
@@ -37,10 +48,49 @@ class KafkaBus:
             await self._producer.stop()
 
     async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> None:
-        await self._producer.send(topic, value=value, key=key.encode(), headers=list(headers))
+        try:
+            future = await self._producer.send(topic, value=value, key=key.encode(), headers=list(headers))
+        except Exception as exc:
+            raise BusError(f"could not queue a record for {topic}: {type(exc).__name__}: {exc}") from None
+        self._pending.append(future)
 
     async def flush(self) -> None:
-        await self._producer.flush()
+        pending, self._pending = self._pending, []
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            raise BusError(f"{len(failures)} of {len(results)} records not acknowledged: {failures[0]!r}")
+
+    async def read_compacted(self, topic: str) -> dict[str, Record]:
+        await self.start()
+        try:
+            numbers = await asyncio.wait_for(self._producer.partitions_for(topic), timeout=15)
+        except Exception as exc:
+            raise BusError(f"cannot read the partitions of {topic}: {type(exc).__name__}: {exc}") from None
+        partitions = [TopicPartition(topic, number) for number in sorted(numbers)]
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
+            latest: dict[str, Record] = {}
+            while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+                for messages in (await consumer.getmany(timeout_ms=1000)).values():
+                    for message in messages:
+                        if message.key is not None:
+                            key = message.key.decode()
+                            latest[key] = Record(
+                                topic,
+                                key,
+                                message.value,
+                                message.offset,
+                                message.partition,
+                                tuple(message.headers or ()),
+                            )
+            return latest
+        finally:
+            await consumer.stop()
 
     async def subscribe(self, topics: Sequence[str], *, from_beginning: bool = True) -> AsyncIterator[Record]:
         # No consumer group: every gateway instance needs every record to build its own view.

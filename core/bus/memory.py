@@ -31,6 +31,9 @@ class MemoryBus:
     async def flush(self) -> None:
         return None
 
+    async def read_compacted(self, topic: str) -> dict[str, Record]:
+        return {key: record for key, record in self._compacted.get(topic, {}).items() if key is not None}
+
     async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> None:
         offset = self._offsets.get(topic, 0)
         self._offsets[topic] = offset + 1

@@ -28,13 +28,15 @@ from gpubroker.core.recordings import Recordings
 
 @dataclass
 class Faults:
-    """What to do instead of, or before, answering. ``every`` applies a fault to every N-th request."""
+    """What to do instead of, or before, answering. ``every`` applies a fault to every N-th
+    request; ``ratio`` (0-1) to that share of requests, spread evenly and deterministically."""
 
     latency_s: float = 0.0
     status: int | None = None
     hang: bool = False
     malformed: bool = False
     every: int = 1
+    ratio: float | None = None
     headers: dict[str, str] = field(default_factory=dict)
     echo: bool = False
     """Send the whole request (URL, headers, body) back in the error body, as careless APIs do."""
@@ -110,7 +112,10 @@ class ReplayServer:
         )
         self._count += 1
         faults = self.faults
-        faulty = self._count % max(faults.every, 1) == 0
+        if faults.ratio is not None:
+            faulty = int(self._count * faults.ratio) > int((self._count - 1) * faults.ratio)
+        else:
+            faulty = self._count % max(faults.every, 1) == 0
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
         if faulty and faults.hang:

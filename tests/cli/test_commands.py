@@ -68,7 +68,11 @@ def test_up_serves_the_labelled_snapshot_when_providers_are_unreachable(tmp_path
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPUBROKER_")}
-    env |= {"GPUBROKER_DATA_DIR": str(tmp_path), "GPUBROKER_PROVIDER_BASE_URLS": '{"vastai": "http://127.0.0.1:1"}'}
+    env |= {
+        "GPUBROKER_DATA_DIR": str(tmp_path),
+        "GPUBROKER_PLUGINS": '["vastai"]',
+        "GPUBROKER_PROVIDER_BASE_URLS": '{"vastai": "http://127.0.0.1:1"}',
+    }
     process = subprocess.Popen(
         [BIN, "up", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
