@@ -15,7 +15,7 @@ from importlib.resources import files
 from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
 
-Vendor = Literal["nvidia", "amd", "intel", "google"]
+Vendor = Literal["nvidia", "amd", "intel", "google", "groq"]
 GpuClass = Literal["datacenter", "workstation", "consumer", "accelerator"]
 FormFactor = Literal["SXM", "PCIE", "NVL"]
 
@@ -64,7 +64,11 @@ class Variant:
 
 @dataclass(frozen=True, slots=True)
 class GpuSpec:
-    """One canonical GPU family. ``memory_gb`` lists every size it is sold with, ascending."""
+    """One canonical GPU family. ``memory_gb`` lists every size it is sold with, ascending.
+
+    It is empty only for an ``accelerator`` whose device memory is not a whole number of GB
+    (Groq's LPU holds ~230 MB of on-chip SRAM and no DRAM): its memory is then always unknown.
+    """
 
     name: str
     vendor: Vendor
@@ -76,7 +80,7 @@ class GpuSpec:
 
     @property
     def default_memory_gb(self) -> int | None:
-        """The memory size when the family has only one, else ``None``."""
+        """The memory size when the family has only one, else ``None`` (several, or none in GB)."""
         return self.memory_gb[0] if len(self.memory_gb) == 1 else None
 
     @property
@@ -130,8 +134,17 @@ def parse_catalog(text: str) -> Mapping[str, GpuSpec]:
 
 def _family(where: str, name: str, table: dict[str, Any]) -> GpuSpec:
     memory = table.get("memory_gb")
-    if not isinstance(memory, list) or not memory or not all(_is_size(m) for m in memory):
-        raise CatalogError(f"{where}: memory_gb must be a non-empty list of positive whole GB")
+    # An empty list is allowed for an accelerator whose device memory is not whole GB (on-chip
+    # SRAM only); a GPU always has memory to state, so an empty list there is a mistake.
+    if (
+        not isinstance(memory, list)
+        or (not memory and table.get("class") != "accelerator")
+        or not all(_is_size(m) for m in memory)
+    ):
+        raise CatalogError(
+            f"{where}: memory_gb must be a non-empty list of positive whole GB "
+            "(only class 'accelerator' may give [] when its device memory is not whole GB)"
+        )
     if memory != sorted(set(memory)):
         raise CatalogError(f"{where}: memory_gb must be ascending without repeats")
     base = _figures(where, table, Figures())

@@ -12,7 +12,7 @@ two always agree:
    ``s`` means SUPER (``4080S``).
 4. Take out form-factor markers (``SXM4``, ``PCIe``, ``PCI-E``, ``NVL``; ``HGX``/``DGX`` mean SXM)
    and vendor words (NVIDIA, GeForce, Tesla, Quadro, AMD, Radeon, Instinct, Intel, Habana, Google,
-   Cloud). ``NVLink`` is a bridge, not a form factor: ``H100-80G-PCIe-NVLink`` is a PCIe card.
+   Groq, Cloud). ``NVLink`` is a bridge, not a form factor: ``H100-80G-PCIe-NVLink`` is a PCIe card.
 5. The family is the longest catalogue name or alias found as a run of the words left that ends
    at the end of a token, so ``A10G`` is not ``A10``, ``L40S`` not ``L40`` and ``4090D`` not
    ``4090``. If a different family also matches outside that run, the name is unknown: the
@@ -22,7 +22,8 @@ Memory: a stated size is kept only if it is one the family is sold with; otherwi
 unknown (``GH200 480GB`` states the Grace CPU's memory, not the GPU's), even for a one-size
 family, because the name then describes something the catalogue does not know. With no size
 stated, the memory is the family's only size, or the only size of the stated form factor
-(``H100 NVL`` is 94 GB).
+(``H100 NVL`` is 94 GB). A family with no size in whole GB (Groq's LPU, on-chip SRAM only) always
+gives an unknown memory.
 
 Form factor: reported only for families whose figures the catalogue tells apart by form factor
 (H100, A100, V100...), and only when the name states it or an alias implies it; ``NVL`` wins over
@@ -47,7 +48,7 @@ _GLUED_COUNT = re.compile(r"[0-9]{1,2}x(?=[a-z])")
 _MEMORY = re.compile(r"([0-9]{1,5})(?:gb|gib|g)")
 _UNITS = frozenset({"gb", "gib", "g"})
 _VENDOR_WORDS = frozenset(
-    ["nvidia", "geforce", "tesla", "quadro", "amd", "radeon", "instinct", "intel", "habana", "google", "cloud"]
+    ["nvidia", "geforce", "tesla", "quadro", "amd", "radeon", "instinct", "intel", "habana", "google", "groq", "cloud"]
 )
 _MARKERS: dict[str, FormFactor] = {
     "sxm": "SXM",

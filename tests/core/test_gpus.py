@@ -185,6 +185,12 @@ EXAMPLES: dict[str, tuple[str, int | None, str | None]] = {
     "tpu-v4-podslice": ("TPU v4", 32, None),
     "TPU v3": ("TPU v3", 32, None),
     "TPU v2": ("TPU v2", 16, None),
+    # Groq: on-chip SRAM only, so the memory is never known in GB (a stated size is dropped)
+    "Groq LPU": ("LPU", None, None),
+    "GroqChip": ("LPU", None, None),
+    "LPU v1": ("LPU", None, None),
+    "GroqCloud LPU": ("LPU", None, None),
+    "LPU 80GB": ("LPU", None, None),
 }
 
 UNKNOWN = [
@@ -215,8 +221,10 @@ VENDOR_PREFIXES = {
     "amd": ["AMD ", "Radeon ", "Instinct ", "AMD Instinct ", "AMD Radeon "],
     "intel": ["Intel ", "Habana ", "Intel Habana "],
     "google": ["Google ", "Cloud ", "Google Cloud "],
+    "groq": ["Groq ", "GroqCloud ", "Groq Cloud "],
 }
 NAMES = sorted(CATALOG)
+NAMES_WITH_MEMORY = [name for name in NAMES if CATALOG[name].memory_gb]
 
 
 def essence(match: GpuMatch) -> tuple[object, ...]:
@@ -363,7 +371,7 @@ def test_all_variations_together(data: st.DataObject) -> None:
 
 @given(st.data())
 def test_stated_memory_of_a_known_size_is_kept(data: st.DataObject) -> None:
-    name = data.draw(st.sampled_from(NAMES))
+    name = data.draw(st.sampled_from(NAMES_WITH_MEMORY))
     size = data.draw(st.sampled_from(CATALOG[name].memory_gb))
     form = data.draw(
         st.sampled_from(["{n} {m}GB", "{n}-{m}G", "{n} {m} GB", "{n}_{m}gb", "{m}GB {n}", "{n} ({m} GiB)"])
@@ -410,7 +418,7 @@ def assert_consistent(match: GpuMatch) -> None:
 
 def test_catalogue_covers_every_vendor_and_class() -> None:
     assert len(CATALOG) >= 100
-    assert {spec.vendor for spec in CATALOG.values()} == {"nvidia", "amd", "intel", "google"}
+    assert {spec.vendor for spec in CATALOG.values()} == {"nvidia", "amd", "intel", "google", "groq"}
     assert {spec.gpu_class for spec in CATALOG.values()} == {
         "datacenter",
         "workstation",
@@ -424,6 +432,7 @@ def test_entry_is_well_formed(spec: GpuSpec) -> None:
     assert spec.vendor in VENDOR_PREFIXES
     assert spec.architecture.strip()
     assert list(spec.memory_gb) == sorted(set(spec.memory_gb)) and all(m > 0 for m in spec.memory_gb)
+    assert spec.memory_gb or spec.gpu_class == "accelerator", "only an accelerator may have no size in GB"
     assert spec.default_memory_gb == (spec.memory_gb[0] if len(spec.memory_gb) == 1 else None)
     for variant in spec.variants:
         assert variant.memory_gb is None or variant.memory_gb in spec.memory_gb
@@ -548,6 +557,49 @@ def test_a_valid_catalogue_parses() -> None:
     spec = parse_catalog(GOOD)["Q9"]
     assert spec.memory_gb == (40, 80) and spec.form_factors == {"SXM"}
     assert spec.figures(80, "SXM") == Figures(100, None, 2000)
+
+
+SRAM_ONLY = """
+["Q9"]
+vendor = "groq"
+architecture = "Test"
+class = "accelerator"
+memory_gb = []
+fp16_tflops = 100
+bandwidth_gbs = 80000
+"""
+
+
+def test_an_accelerator_without_whole_gb_memory_may_list_none() -> None:
+    spec = parse_catalog(SRAM_ONLY)["Q9"]
+    assert spec.memory_gb == () and spec.default_memory_gb is None
+    assert spec.memory_options() == ()
+    assert spec.figures() == Figures(100, None, 80000)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('class = "accelerator"', 'class = "datacenter"'), "only class 'accelerator' may give"),
+        (("bandwidth_gbs = 80000", "variants = [{ memory_gb = 1 }]"), "not one of the family's memory_gb"),
+    ],
+)
+def test_only_an_accelerator_may_list_no_memory(change: tuple[str, str], message: str) -> None:
+    with pytest.raises(CatalogError, match=message):
+        parse_catalog(SRAM_ONLY.replace(*change))
+
+
+def test_the_groq_lpu_resolves_with_unknown_memory() -> None:
+    lpu = CATALOG["LPU"]
+    assert (lpu.vendor, lpu.architecture, lpu.gpu_class, lpu.memory_gb) == ("groq", "GroqChip", "accelerator", ())
+    assert lpu.figures() == Figures(188, None, 80000)
+    assert resolve("Groq LPU").to_dict() == {
+        "raw": "Groq LPU",
+        "gpu_type": "LPU",
+        "memory_gb": None,
+        "form_factor": None,
+        "vendor": "groq",
+    }
 
 
 def test_names_that_read_the_same_in_two_families_are_rejected() -> None:
