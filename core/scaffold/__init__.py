@@ -34,7 +34,7 @@ def new_plugin(name: str, plugins_dir: Path, display_name: str | None = None) ->
         "class_name": "".join(part.capitalize() for part in name.split("_")) + "Adapter",
         "captured_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
     }
-    template = files(__package__).joinpath("template")
+    template = files(__package__).joinpath("plugin-template")
     package = target / f"gpubroker_{name}"
     layout = {
         "pyproject.toml.tmpl": target / "pyproject.toml",

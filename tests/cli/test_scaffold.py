@@ -17,6 +17,10 @@ def test_generated_plugin_installs_lists_and_passes_conformance(tmp_path: Path) 
     )  # fmt: skip
     plugin = tmp_path / "acme_cloud"
     assert str(plugin) in created.stdout
+    config = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    for check in (["check"], ["format", "--check"]):  # generated code meets the project's own style
+        lint = subprocess.run([BIN / "ruff", *check, "--config", config, plugin], capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
     site = tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
     subprocess.run([*pip, "--target", site, plugin], check=True, capture_output=True)
