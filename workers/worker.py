@@ -115,6 +115,7 @@ class ProviderWorker:
         self._poller = Poller(self._adapter, transport, retry=self._retry, guards=self.guards, shard=self._shard)
         try:
             await self._restore()
+            await self.outbox.drain()  # what an earlier run could not deliver goes first
         except BaseException:
             await self._session.close()
             raise

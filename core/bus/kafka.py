@@ -20,8 +20,11 @@ log = logging.getLogger(__name__)
 
 
 class KafkaBus:
-    def __init__(self, bootstrap: str, *, linger_ms: int = 5, request_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, bootstrap: str, *, linger_ms: int = 5, request_timeout_ms: int = 10_000, flush_timeout_s: float = 15.0
+    ) -> None:
         self._bootstrap = bootstrap
+        self._flush_timeout_s = flush_timeout_s
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
@@ -56,10 +59,15 @@ class KafkaBus:
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, []
-        results = await asyncio.gather(*pending, return_exceptions=True)
-        failures = [result for result in results if isinstance(result, BaseException)]
-        if failures:
-            raise BusError(f"{len(failures)} of {len(results)} records not acknowledged: {failures[0]!r}")
+        if not pending:
+            return
+        # The producer retries a broker that is down for ever; the caller keeps the records and
+        # tries again later, so waiting is bounded here (a late acknowledgement is a duplicate).
+        done, unfinished = await asyncio.wait(pending, timeout=self._flush_timeout_s)
+        failures = [future.exception() for future in done if future.exception() is not None]
+        if unfinished or failures:
+            reason = repr(failures[0]) if failures else f"no acknowledgement within {self._flush_timeout_s:.0f}s"
+            raise BusError(f"{len(unfinished) + len(failures)} of {len(pending)} records not acknowledged: {reason}")
 
     async def read_compacted(self, topic: str) -> dict[str, Record]:
         await self.start()
