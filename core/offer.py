@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -35,8 +36,10 @@ class Availability(StrEnum):
 Source = Literal["live", "snapshot"]
 
 
+@lru_cache(maxsize=1 << 18)
 def offer_id(provider: str, provider_offer_id: str) -> str:
-    """The deterministic id of a provider's offer (a UUID string)."""
+    """The deterministic id of a provider's offer (a UUID string); cached, as every poll asks
+    again for the same offers."""
     return str(uuid.uuid5(_OFFER_NAMESPACE, f"{provider}/{provider_offer_id}"))
 
 

@@ -35,7 +35,7 @@ create table if not exists outbox (
 
 
 class Outbox:
-    def __init__(self, path: Path, bus: Bus, *, capacity: int = 200_000, batch: int = 5_000) -> None:
+    def __init__(self, path: Path, bus: Bus, *, capacity: int = 200_000, batch: int = 50_000) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("pragma journal_mode=wal")
@@ -60,18 +60,54 @@ class Outbox:
         return self._pending >= self._capacity
 
     async def put(self, records: Iterable[Pending]) -> None:
+        """Keep ``records`` durably until ``drain`` delivers them."""
+        await self._store(list(records))
+
+    async def send(self, records: list[Pending]) -> bool:
+        """Deliver everything waiting, then ``records``; ``True`` when all were acknowledged.
+
+        The fresh records are written to disk while the bus works on them (SQLite runs in a
+        thread) and published from memory; whatever is not acknowledged stays on disk.
+        """
+        async with self._lock:
+            if self._pending and not await self._drain_stored(up_to=None):
+                await self._store(records)
+                return False
+            stored = asyncio.ensure_future(self._store(records))
+            delivered = await self._publish(records)
+            last_id = await stored
+            if not delivered:
+                return False
+            await asyncio.to_thread(self._delete_through, last_id)
+            self._pending = max(0, self._pending - len(records))
+            self.delivered += len(records)
+            return True
+
+    async def _store(self, records: list[Pending]) -> int:
+        encoded: dict[int, bytes] = {}  # a poll's records share one headers tuple: encode it once
         rows = [
-            (topic, key, value, orjson.dumps([[k, v.decode("latin-1")] for k, v in headers]))
+            (topic, key, value, encoded.get(id(headers)) or encoded.setdefault(id(headers), _encode_headers(headers)))
             for topic, key, value, headers in records
         ]
-        if rows:
-            await asyncio.to_thread(self._insert, rows)
-            self._pending += len(rows)
+        last_id = await asyncio.to_thread(self._insert, rows)
+        self._pending += len(rows)
+        return last_id
 
-    def _insert(self, rows: list[tuple[str, str, bytes | None, bytes]]) -> None:
+    def _insert(self, rows: list[tuple[str, str, bytes | None, bytes]]) -> int:
         with self._db:
             self._db.execute("begin")
             self._db.executemany("insert into outbox (topic, key, value, headers) values (?, ?, ?, ?)", rows)
+            return int(self._db.execute("select coalesce(max(id), 0) from outbox").fetchone()[0])
+
+    async def _publish(self, records: Iterable[Pending]) -> bool:
+        try:
+            for topic, key, value, headers in records:
+                await self._bus.publish(topic, key, value, headers)
+            await self._bus.flush()
+        except BusError as exc:
+            log.warning("bus unavailable, %d records wait in the outbox: %s", self._pending, exc)
+            return False
+        return True
 
     def waiting(self, topic: str) -> list[Pending]:
         """Undelivered records of ``topic`` in order (used to rebuild state after a restart)."""
@@ -81,31 +117,34 @@ class Outbox:
     async def drain(self) -> bool:
         """Deliver everything waiting; ``True`` when the outbox is empty afterwards."""
         async with self._lock:
-            while self._pending:
-                rows = await asyncio.to_thread(self._next_batch)
-                if not rows:
-                    self._pending = 0
-                    break
-                try:
-                    for _, topic, key, value, headers in rows:
-                        await self._bus.publish(topic, key, value, _headers(headers))
-                    await self._bus.flush()
-                except BusError as exc:
-                    log.warning("bus unavailable, %d records wait in the outbox: %s", self._pending, exc)
-                    return False
-                await asyncio.to_thread(self._delete_through, rows[-1][0])
-                self._pending = max(0, self._pending - len(rows))
-                self.delivered += len(rows)
-            return True
+            return await self._drain_stored(up_to=None)
 
-    def _next_batch(self) -> list[tuple[int, str, str, bytes | None, bytes]]:
-        query = "select id, topic, key, value, headers from outbox order by id limit ?"
-        return self._db.execute(query, (self._batch,)).fetchall()
+    async def _drain_stored(self, *, up_to: int | None) -> bool:
+        while self._pending:
+            rows = await asyncio.to_thread(self._next_batch, up_to)
+            if not rows:
+                if up_to is None:
+                    self._pending = 0
+                return True
+            if not await self._publish((topic, key, value, _headers(h)) for _, topic, key, value, h in rows):
+                return False
+            await asyncio.to_thread(self._delete_through, rows[-1][0])
+            self._pending = max(0, self._pending - len(rows))
+            self.delivered += len(rows)
+        return True
+
+    def _next_batch(self, up_to: int | None) -> list[tuple[int, str, str, bytes | None, bytes]]:
+        query = "select id, topic, key, value, headers from outbox where id <= ? order by id limit ?"
+        return self._db.execute(query, (up_to if up_to is not None else 2**62, self._batch)).fetchall()
 
     def _delete_through(self, last_id: int) -> None:
         with self._db:
             self._db.execute("begin")
             self._db.execute("delete from outbox where id <= ?", (last_id,))
+
+
+def _encode_headers(headers: Headers) -> bytes:
+    return orjson.dumps([[k, v.decode("latin-1")] for k, v in headers])
 
 
 def _headers(raw: bytes) -> Headers:

@@ -266,8 +266,7 @@ class ProviderWorker:
     async def _deliver(self, records: list[Pending]) -> None:
         transitions, self._transitions = self._transitions, []
         circuit_events = [self._event(f"circuit.{new.value}", previous=old.value) for old, new in transitions]
-        await self.outbox.put([*circuit_events, *records])
-        await self.outbox.drain()
+        await self.outbox.send([*circuit_events, *records])
 
     def _circuit_moved(self, old: CircuitState, new: CircuitState) -> None:
         self._transitions.append((old, new))
