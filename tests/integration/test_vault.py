@@ -71,3 +71,22 @@ async def test_outage_serves_cached_credentials_for_an_hour_then_fails(services:
         assert "cached-key" not in str(error.value) and services.vault_token not in str(error.value)
     finally:
         subprocess.run([SERVICES, "start", "vault"], check=True, timeout=120)
+
+
+async def test_a_short_lived_token_is_renewed_before_it_expires(services: Services) -> None:
+    import asyncio
+
+    root = hvac.Client(url=services.vault_addr, token=services.vault_token)
+    root.sys.create_or_update_policy(
+        "gpubroker-read", 'path "secret/data/gpubroker/providers/*" { capabilities = ["read"] }'
+    )
+    token = root.auth.token.create(policies=["gpubroker-read"], ttl="3s", renewable=True, explicit_max_ttl="60s")[
+        "auth"
+    ]["client_token"]
+    seed(services, "acme", {"api_key": "renewed-key"})
+    store = VaultSecretStore(services.vault_addr, token=token)
+    for _ in range(3):  # 6.6 s in all: more than twice the token's 3 s lease
+        assert (await store.credentials("acme"))["api_key"] == "renewed-key"
+        await asyncio.sleep(2.2)
+    # An expired token cannot be looked up at all; this one outlived its first lease twice over.
+    assert root.auth.token.lookup(token)["data"]["id"] == token
