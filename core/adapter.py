@@ -9,6 +9,7 @@ description serves the live API, the replay server in tests and the bundled offl
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,9 +21,15 @@ from typing import Any, ClassVar
 import orjson
 
 from gpubroker.core.errors import ProviderBadResponse
-from gpubroker.core.gpus import resolve
+from gpubroker.core.gpus import UnknownGpuNames, resolve
 from gpubroker.core.offer import Availability, Offer, Source, offer_id
 from gpubroker.core.provider import Credentials, ProviderInfo
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_GPUS = UnknownGpuNames()
+"""GPU names this process met that the catalogue does not know: each is logged once, and
+offers with them keep ``gpu_type`` null (the gateway's /health lists them)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,11 @@ class PollContext:
         is ``None`` only when the provider publishes no hourly price at all: never estimate one.
         """
         match = resolve(gpu_name)
+        if UNKNOWN_GPUS.record(match):
+            log.warning(
+                "%s: GPU name %r is not in the catalogue; its offers carry gpu_type null "
+                "(add it as an alias in gpubroker/core/gpus/catalog.toml)", self.info.name, gpu_name,
+            )  # fmt: skip
         memory = gpu_memory_gb if gpu_memory_gb is not None else match.memory_gb
         return Offer(
             id=offer_id(self.info.name, str(provider_offer_id)),

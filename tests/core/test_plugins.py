@@ -91,3 +91,21 @@ def test_credentials_status(available: dict[str, str], status: str) -> None:
     )
     assert info.credentials_status(available) == status
     assert _Adapter.info.credentials_status({}) == "none needed"
+
+
+def test_an_unknown_gpu_name_is_logged_once_and_never_guessed(caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from gpubroker.core.offer import Availability
+
+    ctx = PollContext(_Adapter.info, datetime.now(UTC))
+    offers = [
+        ctx.offer(
+            provider_offer_id=str(i), name="x", gpu_name="Voodoo 9 Ultra", gpu_count=1,
+            price_per_hour=Decimal(1), availability_status=Availability.AVAILABLE, region="r",
+        )
+        for i in range(3)
+    ]  # fmt: skip
+    assert all(offer.gpu_type is None and offer.gpu_vendor is None for offer in offers)
+    assert caplog.text.count("'Voodoo 9 Ultra' is not in the catalogue") == 1
