@@ -144,3 +144,42 @@ async def test_vault_outage_polls_on_cached_credentials_then_reports_unhealthy(
     published = b"".join(r.value or b"" for r in await drain(bus, events.OFFERS, events.PROVIDER_EVENTS))
     assert b"poll.failed" in published and token.encode() not in published
     assert token not in caplog.text
+
+
+def test_worker_process_reports_health_and_stops_cleanly_on_sigterm(
+    services: Services, vastai: RegisteredProvider, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
+    assert vastai.adapter.recordings is not None
+    server = ReplayServer(vastai.adapter.recordings)
+    server.start()
+    gpubroker = Path(sys.executable).parent / "gpubroker"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUBROKER_")} | {
+        "GPUBROKER_KAFKA_BOOTSTRAP": services.kafka_bootstrap,
+        "GPUBROKER_DATA_DIR": str(tmp_path),
+        "GPUBROKER_PROVIDER_BASE_URLS": json.dumps({"vastai": server.url}),
+        "GPUBROKER_SNAPSHOT_FALLBACK": "false",
+    }
+    check = [gpubroker, "worker", "--provider", "vastai", "--check"]
+    assert subprocess.run(check, env=env, capture_output=True).returncode == 1  # nothing reported yet
+    worker = subprocess.Popen(
+        [gpubroker, "worker", "--provider", "vastai", "--metrics-port", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(check, env=env, capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline, "the worker never reported healthy"
+            time.sleep(0.5)
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=60)[0]
+    finally:
+        worker.kill()
+        server.stop()
+    assert worker.returncode == 0, output
+    assert "worker for vastai stopped" in output and "Traceback" not in output
