@@ -42,7 +42,11 @@ class Call:
     json: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     tag: str = ""
-    """Free text for the plugin's own ``parse`` (e.g. which region or page this call was)."""
+    """The target this call belongs to (a region, an endpoint): the runtime balances load and
+    weights per tag, so keep tags to a small fixed set."""
+    carry: Mapping[str, Any] = field(default_factory=dict)
+    """Data for the plugin's own ``parse``, never sent: what earlier answers of the same poll
+    said (e.g. a price list a later call's records are joined with)."""
 
 
 @dataclass(frozen=True)
