@@ -8,7 +8,7 @@ JSON body; the answer's ``access_token`` goes on every later call), ``GET /v1/lo
 ``?is_spot=true`` (per location, the instance types that can be deployed now) and
 ``GET /v1/instance-types?currency=usd`` (hardware and the whole instance's ``price_per_hour`` and
 ``spot_price``, in the ``currency`` the answer states). Each call carries what the earlier ones
-said (``ChainedCall``), and the last one joins them: one offer per (instance type, location,
+said (``Call.carry``), and the last one joins them: one offer per (instance type, location,
 on-demand or spot). Facts and sources are in README.md.
 """
 
@@ -25,7 +25,6 @@ from gpubroker.core import fx, units
 from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Response
 from gpubroker.core.offer import Offer
 from gpubroker.core.provider import Credentials, CredentialSpec, ProviderInfo
-from gpubroker_datacrunch.chain import ChainedCall, carried
 
 TOKEN_PATH = "/v1/oauth2/token"
 LOCATIONS_PATH = "/v1/locations"
@@ -65,10 +64,10 @@ class VerdaAdapter(ProviderAdapter):
 
     def parse(self, response: Response, ctx: PollContext) -> Page:
         body = response.json()
-        call, state = response.call, dict(carried(response.call))
+        call, state = response.call, dict(response.call.carry)
         if call.path == TOKEN_PATH:
             bearer = {"Authorization": f"Bearer {body['access_token']}"}
-            return Page(follow=[ChainedCall(LOCATIONS_PATH, headers=bearer, tag="locations")])
+            return Page(follow=[Call(LOCATIONS_PATH, headers=bearer, tag="locations")])
         bearer = {"Authorization": call.headers["Authorization"]}
         if call.path == LOCATIONS_PATH:
             state["countries"] = {str(loc["code"]): loc.get("country_code") for loc in body}
@@ -78,7 +77,7 @@ class VerdaAdapter(ProviderAdapter):
             state[mode] = {str(loc["location_code"]): list(loc.get("availabilities") or []) for loc in body}
             if mode == "on_demand":
                 return Page(follow=[_availability(bearer, state, spot=True)])
-            instance_types = ChainedCall(
+            instance_types = Call(
                 INSTANCE_TYPES_PATH, params={"currency": CURRENCY}, headers=bearer, tag="instance-types", carry=state
             )
             return Page(follow=[instance_types])
@@ -117,9 +116,9 @@ class VerdaAdapter(ProviderAdapter):
         )
 
 
-def _availability(bearer: Mapping[str, str], state: Mapping[str, Any], *, spot: bool) -> ChainedCall:
+def _availability(bearer: Mapping[str, str], state: Mapping[str, Any], *, spot: bool) -> Call:
     params = {"is_spot": "true" if spot else "false"}
-    return ChainedCall(AVAILABILITY_PATH, params=params, headers=bearer, tag="availability", carry=state)
+    return Call(AVAILABILITY_PATH, params=params, headers=bearer, tag="availability", carry=state)
 
 
 def _offer_records(instance_types: object, state: Mapping[str, Any]) -> Iterable[dict[str, Any]]:

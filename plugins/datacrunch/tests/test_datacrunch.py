@@ -19,7 +19,6 @@ from gpubroker.core.offer import Availability, Offer
 from gpubroker.core.testkit.conformance import ProviderConformance
 from gpubroker.core.testkit.polling import poll_replay
 from gpubroker_datacrunch.adapter import INSTANCE_TYPES_PATH, VerdaAdapter, gpu_model
-from gpubroker_datacrunch.chain import ChainedCall
 
 CTX = PollContext(VerdaAdapter.info, datetime(2026, 11, 26, tzinfo=UTC))
 CREDENTIALS = {"client_id": "verda-client-id", "client_secret": "verda-client-secret"}
@@ -137,7 +136,7 @@ def test_gpu_model(description: str, model: str) -> None:
 
 def test_an_instance_types_answer_that_is_not_an_array_is_refused() -> None:
     state = {"countries": {"FIN-01": "FI"}, "on_demand": {}, "spot": {}}
-    call = ChainedCall(INSTANCE_TYPES_PATH, headers={"Authorization": "Bearer t"}, carry=state)
+    call = Call(INSTANCE_TYPES_PATH, headers={"Authorization": "Bearer t"}, carry=state)
     with pytest.raises(ValueError):
         VerdaAdapter().parse(Response(call, 200, {}, b'{"code": "x"}', "datacrunch"), CTX)
 

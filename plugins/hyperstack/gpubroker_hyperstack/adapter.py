@@ -5,7 +5,7 @@ JSON array of ``{"name", "value"}``, ``value`` being US dollars per hour for one
 resource, for a GPU one GPU) and ``GET /v1/core/flavors`` (``{"status", "message", "data":
 [{"gpu", "region_name", "flavors": [...]}]}``, each flavor with ``gpu``, ``gpu_count``, ``cpu``,
 ``ram`` and ``stock_available``). The poll asks for the pricebook first and carries it on the
-flavors call (``ChainedCall``), so each flavor is priced as ``gpu_count`` times the pricebook
+flavors call (``Call.carry``), so each flavor is priced as ``gpu_count`` times the pricebook
 value of its ``gpu``. Flavors whose ``gpu`` ends in ``-spot`` are spot VMs with their own
 pricebook entry. Facts and sources are in README.md.
 """
@@ -21,7 +21,6 @@ from gpubroker.core import units
 from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Response
 from gpubroker.core.offer import Offer
 from gpubroker.core.provider import Credentials, CredentialSpec, ProviderInfo
-from gpubroker_hyperstack.chain import ChainedCall, carried
 
 PRICEBOOK_PATH = "/v1/pricebook"
 FLAVORS_PATH = "/v1/core/flavors"
@@ -55,8 +54,8 @@ class HyperstackAdapter(ProviderAdapter):
     def parse(self, response: Response, ctx: PollContext) -> Page:
         body = response.json()
         if response.call.path == PRICEBOOK_PATH:
-            return Page(follow=[ChainedCall(FLAVORS_PATH, tag="flavors", carry={"prices": pricebook(body)})])
-        prices = carried(response.call).get("prices")
+            return Page(follow=[Call(FLAVORS_PATH, tag="flavors", carry={"prices": pricebook(body)})])
+        prices = response.call.carry.get("prices")
         if prices is None:
             raise ValueError("a flavors answer arrived without the pricebook it is priced from")
         if body.get("status") is not True:

@@ -18,7 +18,6 @@ from gpubroker.core.testkit.conformance import ProviderConformance
 from gpubroker.core.testkit.polling import poll_replay
 from gpubroker.core.testkit.replay import Faults
 from gpubroker_hyperstack.adapter import FLAVORS_PATH, HyperstackAdapter, pricebook, region_country
-from gpubroker_hyperstack.chain import ChainedCall
 
 CTX = PollContext(HyperstackAdapter.info, datetime(2026, 11, 26, tzinfo=UTC))
 
@@ -33,7 +32,7 @@ async def poll(server: Any, key: str = "hs-key") -> dict[str, Offer]:
 
 
 def flavors_answer(body: dict[str, Any], prices: dict[str, str]) -> Response:
-    call = ChainedCall(FLAVORS_PATH, carry={"prices": prices})
+    call = Call(FLAVORS_PATH, carry={"prices": prices})
     return Response(call, 200, {}, json.dumps(body).encode(), "hyperstack")
 
 
@@ -92,7 +91,7 @@ def test_the_pricebook_follow_up_carries_every_price() -> None:
     page = HyperstackAdapter().parse(Response(Call("/v1/pricebook"), 200, {}, json.dumps(body).encode()), CTX)
     [follow] = page.follow
     assert page.records == [] and follow.path == FLAVORS_PATH
-    assert isinstance(follow, ChainedCall) and follow.carry == {"prices": {"L40": "1.00", "Cloud-SSD": "0.000082"}}
+    assert follow.carry == {"prices": {"L40": "1.00", "Cloud-SSD": "0.000082"}}
 
 
 def test_a_flavors_answer_without_prices_or_with_status_false_is_refused() -> None:

@@ -7,15 +7,15 @@ Both are paged (``per_page`` at most 100, ``total_count`` in the body and ``X-To
 
 An offer needs both answers, and the runtime normalises one record at a time, so the calls of a
 zone are chained: the server-type pages are read first, then the availability pages, and the GPU
-types collected so far travel inside the follow-up ``Call`` (``ZoneCall``) rather than in shared
-state. Records leave ``parse`` only from the last availability page, each carrying its type's
-hardware, price and stock word. Facts and sources are in this plugin's README.
+types collected so far travel in the follow-up call's ``carry`` rather than in shared state.
+Records leave ``parse`` only from the last availability page, each carrying its type's hardware,
+price and stock word. Facts and sources are in this plugin's README.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from importlib.resources import files
 from typing import Any
 
@@ -33,33 +33,21 @@ ZONE_COUNTRY = {"fr-par": "FR", "nl-ams": "NL", "pl-waw": "PL"}
 _ARCH = {"x86_64": "x86_64", "arm64": "arm64"}
 
 Carried = tuple[tuple[str, Mapping[str, Any]], ...]
+"""The GPU server types read so far: ``(commercial type, products/servers entry)``."""
+Stock = tuple[tuple[str, str], ...]
+"""The stock words read so far: ``(commercial type, availability)``."""
 
 
-@dataclass(frozen=True)
-class ZoneCall(Call):
-    """A call of one zone's chain, carrying what earlier pages of that chain returned."""
-
-    zone: str = ""
-    page: int = 1
-    gpu_types: Carried = ()
-    """The GPU server types read so far: ``(commercial type, products/servers entry)``."""
-    availability: tuple[tuple[str, str], ...] = ()
-    """The stock words read so far: ``(commercial type, availability)``."""
+def servers_call(zone: str, page: int = 1, gpu_types: Carried = ()) -> Call:
+    """A call of one zone's chain; its ``carry`` holds what earlier pages of that chain returned."""
+    carry = {"zone": zone, "page": page, "gpu_types": gpu_types, "availability": ()}
+    return Call(SERVERS_PATH.format(zone=zone), params=_paging(page), tag=zone, carry=carry)
 
 
-def servers_call(zone: str, page: int = 1, gpu_types: Carried = ()) -> ZoneCall:
-    return ZoneCall(
-        SERVERS_PATH.format(zone=zone), params=_paging(page), tag=zone, zone=zone, page=page, gpu_types=gpu_types
-    )
-
-
-def availability_call(
-    zone: str, gpu_types: Carried, page: int = 1, availability: tuple[tuple[str, str], ...] = ()
-) -> ZoneCall:
+def availability_call(zone: str, gpu_types: Carried, page: int = 1, availability: Stock = ()) -> Call:
     path = SERVERS_PATH.format(zone=zone) + AVAILABILITY_SUFFIX
-    return ZoneCall(
-        path, params=_paging(page), tag=zone, zone=zone, page=page, gpu_types=gpu_types, availability=availability
-    )
+    carry = {"zone": zone, "page": page, "gpu_types": gpu_types, "availability": availability}
+    return Call(path, params=_paging(page), tag=zone, carry=carry)
 
 
 class ScalewayAdapter(ProviderAdapter):
@@ -92,22 +80,23 @@ class ScalewayAdapter(ProviderAdapter):
         return replace(call, headers={**call.headers, "X-Auth-Token": credentials["secret_key"]})
 
     def parse(self, response: Response, ctx: PollContext) -> Page:
-        call = response.call
-        if not isinstance(call, ZoneCall):
+        call, chain = response.call, response.call.carry
+        if "zone" not in chain:
             raise ValueError(f"{call.path} was not sent as part of a zone chain")
         body = response.json()
         entries = body["servers"]
         if not isinstance(entries, Mapping):
             raise ValueError("'servers' is not a map of commercial types")
-        more = _has_more(body, response.headers, call.page, len(entries))
+        more = _has_more(body, response.headers, chain["page"], len(entries))
         if call.path.endswith(AVAILABILITY_SUFFIX):
-            return _read_availability(call, entries, more)
-        gpu_types = call.gpu_types + tuple((name, spec) for name, spec in entries.items() if _gpu_count(spec) >= 1)
+            return _read_availability(chain, entries, more)
+        found = tuple((name, spec) for name, spec in entries.items() if _gpu_count(spec) >= 1)
+        gpu_types = chain["gpu_types"] + found
         if more:
-            return Page(follow=[servers_call(call.zone, call.page + 1, gpu_types)])
+            return Page(follow=[servers_call(chain["zone"], chain["page"] + 1, gpu_types)])
         if not gpu_types:
             return Page()  # a zone without GPU types: its stock does not matter
-        return Page(follow=[availability_call(call.zone, gpu_types)])
+        return Page(follow=[availability_call(chain["zone"], gpu_types)])
 
     def normalise(self, record: Mapping[str, Any], ctx: PollContext) -> Offer | None:
         gpu_count = _gpu_count(record)
@@ -140,14 +129,14 @@ def availability_of(record: Mapping[str, Any]) -> Availability:
     return units.availability(record.get("availability"))
 
 
-def _read_availability(call: ZoneCall, entries: Mapping[str, Any], more: bool) -> Page:
-    words = call.availability + tuple((name, str(entry["availability"])) for name, entry in entries.items())
+def _read_availability(chain: Mapping[str, Any], entries: Mapping[str, Any], more: bool) -> Page:
+    """One availability page of a zone; ``chain`` is what its call carries."""
+    zone, gpu_types = chain["zone"], chain["gpu_types"]
+    words = chain["availability"] + tuple((name, str(entry["availability"])) for name, entry in entries.items())
     if more:
-        return Page(follow=[availability_call(call.zone, call.gpu_types, call.page + 1, words)])
+        return Page(follow=[availability_call(zone, gpu_types, chain["page"] + 1, words)])
     stock = dict(words)
-    records = [
-        {**spec, "name": name, "zone": call.zone, "availability": stock.get(name)} for name, spec in call.gpu_types
-    ]
+    records = [{**spec, "name": name, "zone": zone, "availability": stock.get(name)} for name, spec in gpu_types]
     return Page(records=records)
 
 

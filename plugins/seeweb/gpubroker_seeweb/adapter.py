@@ -5,7 +5,7 @@ Two ECS API v2 answers make an offer. ``GET /ecs/v2/plans`` lists every plan wit
 whole server) and ``available_regions`` (where the plan is sold). ``GET /ecs/v2/plans/availables``
 lists only the plans that can be created right now, with ``region_availables``: that is the
 stock signal. The runtime normalises one record at a time, so the two calls are chained: the
-plans answer is read first and its GPU plans travel inside the follow-up ``PlansCall``; records
+plans answer is read first and its GPU plans travel in the follow-up call's ``carry``; records
 (one per GPU plan and region) leave ``parse`` with the second answer. Facts and sources are in
 this plugin's README.
 """
@@ -13,7 +13,7 @@ this plugin's README.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from importlib.resources import files
 from typing import Any
 
@@ -28,13 +28,6 @@ AVAILABLE_PLANS = "/ecs/v2/plans/availables"
 CURRENCY = "EUR"  # Seeweb bills in euro; the API does not name the currency
 NOT_GPUS = ("tenstorrent",)
 """Accelerators Seeweb rents that the GPU catalogue does not model (AI cards, not GPUs)."""
-
-
-@dataclass(frozen=True)
-class PlansCall(Call):
-    """The second call of a poll, carrying the GPU plans the first call returned."""
-
-    gpu_plans: tuple[Mapping[str, Any], ...] = ()
 
 
 class SeewebAdapter(ProviderAdapter):
@@ -64,15 +57,18 @@ class SeewebAdapter(ProviderAdapter):
         call = response.call
         if call.path.rstrip("/") == PLANS:
             gpu_plans = tuple(plan for plan in plans if _gpus(plan) >= 1)
-            return Page(follow=[PlansCall(AVAILABLE_PLANS, tag="plans", gpu_plans=gpu_plans)]) if gpu_plans else Page()
-        if not isinstance(call, PlansCall):
+            if not gpu_plans:
+                return Page()
+            # The second call carries the GPU plans the first call returned.
+            return Page(follow=[Call(AVAILABLE_PLANS, tag="plans", carry={"gpu_plans": gpu_plans})])
+        if "gpu_plans" not in call.carry:
             raise ValueError(f"{call.path} was not sent after {PLANS}")
         creatable = {
             (str(plan["name"]), str(region["region"]))
             for plan in plans
             for region in plan.get("region_availables") or []
         }
-        return Page(records=[record for plan in call.gpu_plans for record in _per_region(plan, creatable)])
+        return Page(records=[record for plan in call.carry["gpu_plans"] for record in _per_region(plan, creatable)])
 
     def normalise(self, record: Mapping[str, Any], ctx: PollContext) -> Offer | None:
         gpu_count = _gpus(record)

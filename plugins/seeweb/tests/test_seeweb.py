@@ -16,7 +16,7 @@ from gpubroker.core.errors import ProviderAuthError, ProviderRateLimited
 from gpubroker.core.offer import Availability
 from gpubroker.core.testkit.conformance import ProviderConformance
 from gpubroker.core.testkit.polling import poll_replay
-from gpubroker_seeweb.adapter import AVAILABLE_PLANS, PLANS, PlansCall, SeewebAdapter, country_of
+from gpubroker_seeweb.adapter import AVAILABLE_PLANS, PLANS, SeewebAdapter, country_of
 
 CTX = PollContext(SeewebAdapter.info, datetime(2026, 11, 26, tzinfo=UTC))
 TOKEN = {"api_token": "seeweb-token-42"}
@@ -100,7 +100,7 @@ def test_the_chain_joins_plans_with_what_can_be_created() -> None:
     plan = recorded_plan("ECS1GPU6")
     page = adapter.parse(respond(Call(PLANS), {"status": "ok", "plans": [plan, recorded_plan("eCS1")]}), CTX)
     [second] = page.follow
-    assert isinstance(second, PlansCall) and [p["name"] for p in second.gpu_plans] == ["ECS1GPU6"]
+    assert second.path == AVAILABLE_PLANS and [p["name"] for p in second.carry["gpu_plans"]] == ["ECS1GPU6"]
     now = {"status": "ok", "plans": [{**plan, "region_availables": [{"region": "it-mi2", "hosts": []}]}]}
     records = adapter.parse(respond(second, now), CTX).records
     assert [(r["location"], r["creatable"]) for r in records] == [("it-fr2", False), ("it-mi2", True)]
