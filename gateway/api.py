@@ -11,10 +11,10 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query
 
 from gpubroker.core.offer import Offer
-from gpubroker.gateway import errors, params
+from gpubroker.gateway import errors, gpus, params
 from gpubroker.gateway.catalog.query import DEFAULT_LIMIT, BadCursor, OfferQuery, run_query
 from gpubroker.gateway.runtime import GatewayRuntime, current
-from gpubroker.gateway.schemas import Error, OfferPage
+from gpubroker.gateway.schemas import Error, GpuCatalogue, OfferPage
 
 api = NinjaAPI(
     title="GPUBROKER",
@@ -72,6 +72,16 @@ async def get_offer(request: HttpRequest, offer_id: str) -> HttpResponse:
     if offer is None:
         raise errors.ApiError(404, "offer_id", f"no offer with id {offer_id!r}")
     return _json(request, offer.to_bytes())
+
+
+@api.get("/gpus", response={200: GpuCatalogue, 422: Error}, summary="The GPU catalogue with datasheet figures")
+async def list_gpus(
+    request: HttpRequest, vendor: str | None = Query(None, description="nvidia, amd, intel, google or groq.")
+) -> HttpResponse:
+    params.reject_unknown(request.GET.keys(), frozenset({"vendor"}))
+    if vendor is not None and vendor.lower() not in gpus.VENDORS:
+        raise errors.invalid("vendor", f"unknown vendor {vendor!r}; one of: {', '.join(gpus.VENDORS)}")
+    return _json(request, gpus.rendered(vendor.lower() if vendor else None))
 
 
 async def _render_page(runtime: GatewayRuntime, query: OfferQuery, cursor: str | None) -> bytes:

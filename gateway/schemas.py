@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gpubroker.core.offer import Offer
 
@@ -37,3 +37,29 @@ class ErrorDetail(BaseModel):
 
 class Error(BaseModel):
     detail: list[ErrorDetail]
+
+
+class GpuVariant(BaseModel):
+    memory_gb: int | None
+    form_factor: str | None
+    fp16_tflops: float | None
+    fp32_tflops: float | None
+    bandwidth_gbs: float | None
+
+
+class Gpu(BaseModel):
+    name: str
+    vendor: str
+    architecture: str
+    class_: str = Field(alias="class")
+    memory_gb: list[int]
+    aliases: list[str]
+    fp16_tflops: float | None
+    fp32_tflops: float | None
+    bandwidth_gbs: float | None
+    variants: list[GpuVariant]
+
+
+class GpuCatalogue(BaseModel):
+    items: list[Gpu]
+    count: int
