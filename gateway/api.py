@@ -12,9 +12,10 @@ from ninja import NinjaAPI, Query
 
 from gpubroker.core.offer import Offer
 from gpubroker.gateway import errors, gpus, params
+from gpubroker.gateway.catalog import ranking
 from gpubroker.gateway.catalog.query import DEFAULT_LIMIT, BadCursor, OfferQuery, run_query
 from gpubroker.gateway.runtime import GatewayRuntime, current
-from gpubroker.gateway.schemas import Error, GpuCatalogue, OfferPage
+from gpubroker.gateway.schemas import Error, GpuCatalogue, OfferPage, RankingPage
 
 api = NinjaAPI(
     title="GPUBROKER",
@@ -66,6 +67,46 @@ async def list_offers(
     return _json(request, body)
 
 
+@api.get(
+    "/providers/ranking",
+    response={200: RankingPage, 400: Error, 422: Error},
+    summary="Offers ranked by TOPSIS, with the ideal and anti-ideal points and each offer's closeness",
+)
+async def rank_offers(
+    request: HttpRequest,
+    gpu: list[str] | None = Query(None, description="GPU type(s), as for the list."),
+    provider: list[str] | None = Query(None, description="Provider name(s)."),
+    min_price: Decimal | None = Query(None),
+    max_price: Decimal | None = Query(None),
+    availability: list[str] | None = Query(None),
+    w_price: float = Query(ranking.DEFAULT_WEIGHTS["price"], description="Weight of a low price."),
+    w_performance: float = Query(ranking.DEFAULT_WEIGHTS["performance"], description="Weight of FP16 TFLOPS x GPUs."),
+    w_memory: float = Query(ranking.DEFAULT_WEIGHTS["memory"], description="Weight of total GPU memory."),
+    w_availability: float = Query(ranking.DEFAULT_WEIGHTS["availability"], description="Weight of availability."),
+    limit: int = Query(DEFAULT_LIMIT, description="How many of the best to return, 1 to 500."),
+) -> HttpResponse:
+    params.reject_unknown(request.GET.keys(), params.RANKING_PARAMS)
+    runtime = current()
+    query = params.build_query(
+        gpu=gpu,
+        provider=provider,
+        known_providers=runtime.catalog.provider_names(),
+        min_price=min_price,
+        max_price=max_price,
+        availability_values=availability,
+        sort="price",
+        limit=limit,
+    )
+    weights = params.weights(price=w_price, performance=w_performance, memory=w_memory, availability=w_availability)
+    key = (
+        "ranking:"
+        + runtime.catalog.fingerprint
+        + ":"
+        + hashlib.sha1(orjson.dumps([query.shape(), query.limit, sorted(weights.items())])).hexdigest()
+    )
+    return _json(request, await runtime.cache.get_or_compute(key, lambda: _render_ranking(runtime, query, weights)))
+
+
 @api.get("/providers/{offer_id}", response={200: Offer, 404: Error}, summary="One offer by id")
 async def get_offer(request: HttpRequest, offer_id: str) -> HttpResponse:
     offer = current().catalog.offers.get(offer_id)
@@ -95,6 +136,26 @@ async def _render_page(runtime: GatewayRuntime, query: OfferQuery, cursor: str |
             "count": len(page.items),
             "total": page.total,
             "next_cursor": page.next_cursor,
+            "providers": [state.to_json(now) for state in states],
+            "warnings": [warning for state in states if (warning := state.warning())],
+        }
+    )
+
+
+async def _render_ranking(runtime: GatewayRuntime, query: OfferQuery, weights: dict[str, float]) -> bytes:
+    catalog = runtime.catalog
+    result = ranking.rank((o for o in catalog.offers.values() if query.matches(o)), weights, query.limit)
+    now = datetime.now(UTC)
+    states = sorted(catalog.providers.values(), key=lambda state: state.name)
+    return orjson.dumps(
+        {
+            "items": [
+                {"rank": place, "closeness": round(closeness, 6), "offer": offer.to_json()}
+                for place, (offer, closeness) in enumerate(result.offers, start=1)
+            ],
+            "ranked": result.ranked,
+            "excluded": result.excluded,
+            "criteria": result.criteria,
             "providers": [state.to_json(now) for state in states],
             "warnings": [warning for state in states if (warning := state.warning())],
         }

@@ -3,6 +3,7 @@ parameter that is wrong."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -12,6 +13,10 @@ from gpubroker.gateway.catalog.query import MAX_LIMIT, SORTS, OfferQuery
 from gpubroker.gateway.errors import invalid
 
 LIST_PARAMS = frozenset({"gpu", "provider", "min_price", "max_price", "availability", "sort", "limit", "cursor"})
+RANKING_PARAMS = frozenset(
+    {"gpu", "provider", "min_price", "max_price", "availability", "limit"}
+    | {"w_price", "w_performance", "w_memory", "w_availability"}
+)
 
 
 def reject_unknown(names: Iterable[str], allowed: frozenset[str]) -> None:
@@ -84,3 +89,13 @@ def build_query(
         sort=sort,  # type: ignore[arg-type]  # checked against SORTS above
         limit=limit,
     )
+
+
+def weights(**given: float) -> dict[str, float]:
+    """TOPSIS weights: each finite and >= 0, not all zero (they are normalised to sum to 1)."""
+    for name, value in given.items():
+        if not math.isfinite(value) or value < 0:
+            raise invalid(f"w_{name}", f"w_{name} must be a non-negative number")
+    if not any(given.values()):
+        raise invalid("w_price", "at least one weight must be above zero")
+    return given

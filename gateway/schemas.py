@@ -63,3 +63,26 @@ class Gpu(BaseModel):
 class GpuCatalogue(BaseModel):
     items: list[Gpu]
     count: int
+
+
+class RankedOffer(BaseModel):
+    rank: int
+    closeness: float
+    offer: Offer
+
+
+class RankingCriterion(BaseModel):
+    name: str
+    weight: float
+    benefit: bool
+    ideal: float
+    anti_ideal: float
+
+
+class RankingPage(BaseModel):
+    items: list[RankedOffer]
+    ranked: int
+    excluded: dict[str, int]
+    criteria: list[RankingCriterion]
+    providers: list[ProviderFreshness]
+    warnings: list[str]
