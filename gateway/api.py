@@ -54,12 +54,7 @@ async def list_offers(
         sort=sort,
         limit=limit,
     )
-    key = (
-        "offers:"
-        + runtime.catalog.fingerprint
-        + ":"
-        + hashlib.sha1((query.shape() + f"|{query.limit}|{cursor}").encode()).hexdigest()
-    )
+    key = _cache_key("offers", runtime, [query.shape(), query.limit, cursor])
     try:
         body = await runtime.cache.get_or_compute(key, lambda: _render_page(runtime, query, cursor))
     except BadCursor as exc:
@@ -98,12 +93,7 @@ async def rank_offers(
         limit=limit,
     )
     weights = params.weights(price=w_price, performance=w_performance, memory=w_memory, availability=w_availability)
-    key = (
-        "ranking:"
-        + runtime.catalog.fingerprint
-        + ":"
-        + hashlib.sha1(orjson.dumps([query.shape(), query.limit, sorted(weights.items())])).hexdigest()
-    )
+    key = _cache_key("ranking", runtime, [query.shape(), query.limit, sorted(weights.items())])
     return _json(request, await runtime.cache.get_or_compute(key, lambda: _render_ranking(runtime, query, weights)))
 
 
@@ -128,16 +118,13 @@ async def list_gpus(
 async def _render_page(runtime: GatewayRuntime, query: OfferQuery, cursor: str | None) -> bytes:
     catalog = runtime.catalog
     page = run_query(catalog.offers.values(), query, cursor, runtime.settings.signing_key.encode())
-    now = datetime.now(UTC)
-    states = sorted(catalog.providers.values(), key=lambda state: state.name)
     return orjson.dumps(
         {
             "items": [offer.to_json() for offer in page.items],
             "count": len(page.items),
             "total": page.total,
             "next_cursor": page.next_cursor,
-            "providers": [state.to_json(now) for state in states],
-            "warnings": [warning for state in states if (warning := state.warning())],
+            **catalog.freshness(datetime.now(UTC)),
         }
     )
 
@@ -145,8 +132,6 @@ async def _render_page(runtime: GatewayRuntime, query: OfferQuery, cursor: str |
 async def _render_ranking(runtime: GatewayRuntime, query: OfferQuery, weights: dict[str, float]) -> bytes:
     catalog = runtime.catalog
     result = ranking.rank((o for o in catalog.offers.values() if query.matches(o)), weights, query.limit)
-    now = datetime.now(UTC)
-    states = sorted(catalog.providers.values(), key=lambda state: state.name)
     return orjson.dumps(
         {
             "items": [
@@ -156,10 +141,14 @@ async def _render_ranking(runtime: GatewayRuntime, query: OfferQuery, weights: d
             "ranked": result.ranked,
             "excluded": result.excluded,
             "criteria": result.criteria,
-            "providers": [state.to_json(now) for state in states],
-            "warnings": [warning for state in states if (warning := state.warning())],
+            **catalog.freshness(datetime.now(UTC)),
         }
     )
+
+
+def _cache_key(kind: str, runtime: GatewayRuntime, parts: list[object]) -> str:
+    """Rendered answers are keyed by the catalogue's content, so any change makes a new key."""
+    return f"{kind}:{runtime.catalog.fingerprint}:{hashlib.sha1(orjson.dumps(parts)).hexdigest()}"
 
 
 def _json(request: HttpRequest, body: bytes) -> HttpResponse:

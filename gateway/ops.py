@@ -14,7 +14,7 @@ from gpubroker.gateway.runtime import current
 async def health(request: HttpRequest) -> HttpResponse:
     runtime = current()
     now = datetime.now(UTC)
-    providers = [state.to_json(now) for state in sorted(runtime.catalog.providers.values(), key=lambda s: s.name)]
+    providers = runtime.catalog.freshness(now)["providers"]
     healthy = [p for p in providers if p["status"] == "healthy"]
     body = {
         "status": "ok" if providers and len(healthy) == len(providers) else "degraded",

@@ -59,10 +59,6 @@ class Outbox:
     def full(self) -> bool:
         return self._pending >= self._capacity
 
-    async def put(self, records: Iterable[Pending]) -> None:
-        """Keep ``records`` durably until ``drain`` delivers them."""
-        await self._store(list(records))
-
     async def send(self, records: list[Pending]) -> bool:
         """Deliver everything waiting, then ``records``; ``True`` when all were acknowledged.
 

@@ -223,7 +223,7 @@ class Poller:
         try:
             response = _check_status(await self._transport.send(call), self.provider, secrets)
         except ProviderError as exc:
-            counts = _counts_against_provider(exc)
+            counts = _retryable(exc)  # what is worth retrying is what says the provider is unwell
             guards.breaker.record(success=not counts)
             guards.balance.observe(target, ok=not counts, latency_s=self._clock() - started)
             raise
@@ -263,11 +263,6 @@ def _remember(seen: set[bytes], call: Call) -> bool:
         return False
     seen.add(key)
     return True
-
-
-def _counts_against_provider(error: ProviderError) -> bool:
-    """Failures the circuit breaker counts: the provider is down, slow or overloaded."""
-    return _retryable(error)
 
 
 def _retryable(error: BaseException) -> bool:

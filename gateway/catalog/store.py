@@ -11,7 +11,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from gpubroker.core.events import ProviderEvent
 from gpubroker.core.offer import Offer, Source
@@ -111,6 +111,14 @@ class Catalog:
             state.last_error = str(data.get("reason") or data.get("error_type") or "poll failed")
         self._provider_hashes[event.provider] = _hash(repr(state).encode())
         return state
+
+    def freshness(self, now: datetime) -> dict[str, list[Any]]:
+        """Every provider's state and the warnings a reader of cached or stale data must see."""
+        states = sorted(self.providers.values(), key=lambda state: state.name)
+        return {
+            "providers": [state.to_json(now) for state in states],
+            "warnings": [warning for state in states if (warning := state.warning())],
+        }
 
     def provider_names(self) -> set[str]:
         """Providers that reported or have offers (offers may outlive their provider's events)."""
