@@ -1,8 +1,9 @@
 """Records on their way to the bus, kept on disk until the bus has acknowledged them.
 
-A worker writes each poll's changes here in one transaction, then drains: publish in order,
-flush, delete what was acknowledged. If Kafka is down the records stay, are retried on the next
-drain and survive a restart; delivery is at least once. The outbox is bounded: when it holds
+A worker hands each poll's changes to ``send``: they are written in one transaction while the
+bus publishes them, and deleted once acknowledged. If Kafka is down the records stay, are
+delivered first by the next ``send`` or ``drain`` and survive a restart; delivery is at least
+once. The outbox is bounded: when it holds
 ``capacity`` records the worker stops polling (``full``) until it has drained, instead of
 dropping anything.
 """
