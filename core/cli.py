@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="create or update the gateway's database tables")
     migrate.set_defaults(run=_cmd_migrate)
+    prune = commands.add_parser("prune", help="delete price history and health checks past their retention")
+    prune.set_defaults(run=_cmd_prune)
 
     gpus = commands.add_parser("gpus", help="the GPU catalogue").add_subparsers(metavar="ACTION")
     resolve = gpus.add_parser("resolve", help="resolve raw provider GPU names, one JSON object per line")
@@ -87,6 +89,14 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     from gpubroker.gateway.serve import migrate
 
     migrate()
+    return 0
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from gpubroker.gateway.serve import prune
+
+    removed = prune()
+    print(", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in removed.items()), "removed")
     return 0
 
 

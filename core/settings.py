@@ -48,7 +48,15 @@ class Settings(BaseSettings):
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
     snapshot_fallback: bool | None = None
 
-    cache_ttl_s: float = Field(default=60.0, gt=0)
+    cache_ttl_s: float = Field(default=60.0, gt=0, description="Rendered answers that carry prices.")
+    cache_static_ttl_s: float = Field(default=300.0, gt=0, description="Answers that change only with a release.")
+    cache_max_entries: int = Field(default=10_000, ge=1)
+    index_refresh_s: float = Field(
+        default=0.25, ge=0, description="At most this old: how often a changing catalogue is re-indexed for queries."
+    )
+    cursor_ttl_s: float = Field(default=900.0, gt=0, description="How long a query's pinned order keeps paging exact.")
+    offer_history_days: int = Field(default=30, ge=1)
+    health_history_days: int = Field(default=7, ge=1)
     log_level: str = "INFO"
 
     @model_validator(mode="after")

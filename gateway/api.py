@@ -1,21 +1,38 @@
-"""The public API, version 2 (``/api/v2``)."""
+"""The public API, version 2 (``/api/v2``): offers, their ranking and the GPU catalogue.
+
+Every answer about offers is rendered once per catalogue state and query, cached in both tiers
+under a key that starts with the catalogue's fingerprint (so any change makes new keys, and
+instances that consumed the same records share entries), and sent through ``respond``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from decimal import Decimal
+from typing import Annotated, Any
 
 import orjson
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Query
+from ninja import NinjaAPI, Query, Schema
+from pydantic import Field
 
 from gpubroker.core.offer import Offer
-from gpubroker.gateway import errors, gpus, params
+from gpubroker.gateway import analytics, decide, errors, gpus, params
 from gpubroker.gateway.catalog import ranking
-from gpubroker.gateway.catalog.query import DEFAULT_LIMIT, BadCursor, OfferQuery, run_query
+from gpubroker.gateway.catalog.index import OfferIndex
+from gpubroker.gateway.catalog.paging import BadCursor
+from gpubroker.gateway.catalog.query import OfferQuery, matching
+from gpubroker.gateway.responses import respond
 from gpubroker.gateway.runtime import GatewayRuntime, current
-from gpubroker.gateway.schemas import Error, GpuCatalogue, OfferPage, RankingPage
+from gpubroker.gateway.schemas import (
+    BulkPage,
+    Decision,
+    Error,
+    GpuCatalogue,
+    OfferPage,
+    PriceHistory,
+    RankingPage,
+)
 
 api = NinjaAPI(
     title="GPUBROKER",
@@ -25,84 +42,93 @@ api = NinjaAPI(
 )
 errors.install(api)
 
+LIST_FIELDS = params.field_names(params.ListParams)
+RANKING_FIELDS = params.field_names(params.RankingParams)
+MAX_BULK_QUERIES = 25
 
-@api.get(
-    "/providers",
-    response={200: OfferPage, 400: Error, 422: Error},
-    summary="List GPU offers across providers",
-)
-async def list_offers(
-    request: HttpRequest,
-    gpu: list[str] | None = Query(None, description="GPU type(s), e.g. H100 or 'RTX 4090'; repeat or comma-separate."),
-    provider: list[str] | None = Query(None, description="Provider name(s), e.g. vastai."),
-    min_price: Decimal | None = Query(None, description="Minimum USD per hour for the instance."),
-    max_price: Decimal | None = Query(None, description="Maximum USD per hour for the instance."),
-    availability: list[str] | None = Query(None, description="available, limited and/or unavailable."),
-    sort: str = Query("price", description="price (cheapest first) or -price."),
-    limit: int = Query(DEFAULT_LIMIT, description="Page size, 1 to 500."),
-    cursor: str | None = Query(None, description="next_cursor from the previous page."),
-) -> HttpResponse:
-    params.reject_unknown(request.GET.keys(), params.LIST_PARAMS)
-    runtime = current()
-    query = params.build_query(
-        gpu=gpu,
-        provider=provider,
-        known_providers=runtime.catalog.provider_names(),
-        min_price=min_price,
-        max_price=max_price,
-        availability_values=availability,
-        sort=sort,
-        limit=limit,
+
+class BulkQuery(Schema):
+    queries: Annotated[list[params.ListParams], Field(min_length=1, max_length=MAX_BULK_QUERIES)]
+
+
+@api.get("/providers", response={200: OfferPage, 400: Error, 422: Error}, summary="List GPU offers across providers")
+async def list_offers(request: HttpRequest, filters: Query[params.ListParams]) -> HttpResponse:
+    params.reject_unknown(request.GET.keys(), LIST_FIELDS)
+    runtime, index = _snapshot()
+    body = await _offer_page(
+        runtime, index, params.list_query(filters, runtime.catalog.provider_names()), filters.cursor
     )
-    key = _cache_key("offers", runtime, [query.shape(), query.limit, cursor])
-    try:
-        body = await runtime.cache.get_or_compute(key, lambda: _render_page(runtime, query, cursor))
-    except BadCursor as exc:
-        raise errors.ApiError(400, "cursor", str(exc)) from None
-    return _json(request, body)
+    return respond(request, runtime, "api/v2/providers", body, fingerprint=index.fingerprint)
 
 
 @api.get(
     "/providers/ranking",
-    response={200: RankingPage, 400: Error, 422: Error},
+    response={200: RankingPage, 422: Error},
     summary="Offers ranked by TOPSIS, with the ideal and anti-ideal points and each offer's closeness",
 )
-async def rank_offers(
-    request: HttpRequest,
-    gpu: list[str] | None = Query(None, description="GPU type(s), as for the list."),
-    provider: list[str] | None = Query(None, description="Provider name(s)."),
-    min_price: Decimal | None = Query(None),
-    max_price: Decimal | None = Query(None),
-    availability: list[str] | None = Query(None),
-    w_price: float = Query(ranking.DEFAULT_WEIGHTS["price"], description="Weight of a low price."),
-    w_performance: float = Query(ranking.DEFAULT_WEIGHTS["performance"], description="Weight of FP16 TFLOPS x GPUs."),
-    w_memory: float = Query(ranking.DEFAULT_WEIGHTS["memory"], description="Weight of total GPU memory."),
-    w_availability: float = Query(ranking.DEFAULT_WEIGHTS["availability"], description="Weight of availability."),
-    limit: int = Query(DEFAULT_LIMIT, description="How many of the best to return, 1 to 500."),
-) -> HttpResponse:
-    params.reject_unknown(request.GET.keys(), params.RANKING_PARAMS)
-    runtime = current()
-    query = params.build_query(
-        gpu=gpu,
-        provider=provider,
-        known_providers=runtime.catalog.provider_names(),
-        min_price=min_price,
-        max_price=max_price,
-        availability_values=availability,
-        sort="price",
-        limit=limit,
+async def rank_offers(request: HttpRequest, filters: Query[params.RankingParams]) -> HttpResponse:
+    params.reject_unknown(request.GET.keys(), RANKING_FIELDS)
+    runtime, index = _snapshot()
+    query = OfferQuery(
+        params.filters(filters, runtime.catalog.provider_names()), "topsis", params.weights(filters), filters.limit
     )
-    weights = params.weights(price=w_price, performance=w_performance, memory=w_memory, availability=w_availability)
-    key = _cache_key("ranking", runtime, [query.shape(), query.limit, sorted(weights.items())])
-    return _json(request, await runtime.cache.get_or_compute(key, lambda: _render_ranking(runtime, query, weights)))
+    key = _cache_key(index, "ranking", [query.shape(), query.limit])
+    body = await runtime.cache.get_or_compute(key, lambda: _render_ranking(runtime, index, query))
+    return respond(request, runtime, "api/v2/providers/ranking", body, fingerprint=index.fingerprint)
+
+
+@api.post(
+    "/providers/query",
+    response={200: OfferPage, 400: Error, 422: Error},
+    summary="List GPU offers, with the filters as a JSON body",
+)
+async def query_offers(request: HttpRequest, body: params.ListParams) -> HttpResponse:
+    runtime, index = _snapshot()
+    page = await _offer_page(runtime, index, params.list_query(body, runtime.catalog.provider_names()), body.cursor)
+    return respond(request, runtime, "api/v2/providers/query", page, fingerprint=index.fingerprint)
+
+
+@api.post(
+    "/providers/bulk/query",
+    response={200: BulkPage, 422: Error},
+    summary=f"Up to {MAX_BULK_QUERIES} queries in one request, each answered as by POST /providers/query",
+)
+async def bulk_query(request: HttpRequest, body: BulkQuery) -> HttpResponse:
+    runtime, index = _snapshot()
+    results: list[orjson.Fragment | dict[str, Any]] = []
+    for position, item in enumerate(body.queries):
+        try:
+            query = params.list_query(item, runtime.catalog.provider_names())
+            results.append(orjson.Fragment(await _offer_page(runtime, index, query, item.cursor)))
+        except errors.ApiError as exc:
+            field = f"queries.{position}.{exc.field}" if exc.field else f"queries.{position}"
+            results.append({"status": exc.status, "detail": [{"field": field, "message": exc.message}]})
+    page = orjson.dumps({"results": results, "count": len(results)})
+    return respond(request, runtime, "api/v2/providers/bulk/query", page, fingerprint=index.fingerprint)
+
+
+@api.post(
+    "/providers/decide",
+    response={200: Decision, 422: Error},
+    summary="One recommended offer (and runners-up) for the given needs, with the reasons, for agents",
+)
+async def decide_offer(request: HttpRequest, body: decide.DecideParams) -> HttpResponse:
+    runtime, index = _snapshot()
+    query = OfferQuery(params.filters(body, runtime.catalog.provider_names()), "topsis", params.weights(body))
+    key = _cache_key(index, "decide", [query.shape(), body.alternatives])
+    rendered = await runtime.cache.get_or_compute(
+        key, lambda: _rendered(decide.decide(index, query, body.alternatives), runtime)
+    )
+    return respond(request, runtime, "api/v2/providers/decide", rendered, fingerprint=index.fingerprint)
 
 
 @api.get("/providers/{offer_id}", response={200: Offer, 404: Error}, summary="One offer by id")
 async def get_offer(request: HttpRequest, offer_id: str) -> HttpResponse:
-    offer = current().catalog.offers.get(offer_id)
-    if offer is None:
+    runtime = current()
+    rendered = runtime.catalog.rendered.get(offer_id)
+    if rendered is None:
         raise errors.ApiError(404, "offer_id", f"no offer with id {offer_id!r}")
-    return _json(request, offer.to_bytes())
+    return respond(request, runtime, "api/v2/providers/{offer_id}", rendered, fingerprint=runtime.catalog.fingerprint)
 
 
 @api.get("/gpus", response={200: GpuCatalogue, 422: Error}, summary="The GPU catalogue with datasheet figures")
@@ -112,50 +138,63 @@ async def list_gpus(
     params.reject_unknown(request.GET.keys(), frozenset({"vendor"}))
     if vendor is not None and vendor.lower() not in gpus.VENDORS:
         raise errors.invalid("vendor", f"unknown vendor {vendor!r}; one of: {', '.join(gpus.VENDORS)}")
-    return _json(request, gpus.rendered(vendor.lower() if vendor else None))
+    runtime = current()
+    body = gpus.rendered(vendor.lower() if vendor else None)
+    return respond(request, runtime, "api/v2/gpus", body, fingerprint=None, ttl_s=runtime.settings.cache_static_ttl_s)
 
 
-async def _render_page(runtime: GatewayRuntime, query: OfferQuery, cursor: str | None) -> bytes:
-    catalog = runtime.catalog
-    page = run_query(catalog.offers.values(), query, cursor, runtime.settings.signing_key.encode())
-    return orjson.dumps(
-        {
-            "items": [offer.to_json() for offer in page.items],
-            "count": len(page.items),
-            "total": page.total,
-            "next_cursor": page.next_cursor,
-            **catalog.freshness(datetime.now(UTC)),
-        }
+@api.get(
+    "/analytics/price-history",
+    response={200: PriceHistory, 422: Error},
+    summary="Observed prices over time, per GPU type and provider, in hourly or daily buckets",
+)
+async def price_history(request: HttpRequest, filters: Query[analytics.HistoryParams]) -> HttpResponse:
+    params.reject_unknown(request.GET.keys(), params.field_names(analytics.HistoryParams))
+    runtime = current()
+    query = analytics.history_query(
+        filters, runtime.catalog.provider_names(), datetime.now(UTC), kept_days=runtime.settings.offer_history_days
     )
-
-
-async def _render_ranking(runtime: GatewayRuntime, query: OfferQuery, weights: dict[str, float]) -> bytes:
-    catalog = runtime.catalog
-    result = ranking.rank((o for o in catalog.offers.values() if query.matches(o)), weights, query.limit)
-    return orjson.dumps(
-        {
-            "items": [
-                {"rank": place, "closeness": round(closeness, 6), "offer": offer.to_json()}
-                for place, (offer, closeness) in enumerate(result.offers, start=1)
-            ],
-            "ranked": result.ranked,
-            "excluded": result.excluded,
-            "criteria": result.criteria,
-            **catalog.freshness(datetime.now(UTC)),
-        }
+    body = await runtime.cache.get_or_compute(
+        f"history:{query.cache_key()}", lambda: analytics.render(query), ttl_s=runtime.settings.cache_ttl_s
     )
+    return respond(request, runtime, "api/v2/analytics/price-history", body, fingerprint=None)
 
 
-def _cache_key(kind: str, runtime: GatewayRuntime, parts: list[object]) -> str:
-    """Rendered answers are keyed by the catalogue's content, so any change makes a new key."""
-    return f"{kind}:{runtime.catalog.fingerprint}:{hashlib.sha1(orjson.dumps(parts)).hexdigest()}"
+def _snapshot() -> tuple[GatewayRuntime, OfferIndex]:
+    runtime = current()
+    return runtime, runtime.index()
 
 
-def _json(request: HttpRequest, body: bytes) -> HttpResponse:
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    if request.headers.get("If-None-Match") == etag:
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(body, content_type="application/json")
-    response["ETag"] = etag
-    return response
+async def _offer_page(runtime: GatewayRuntime, index: OfferIndex, query: OfferQuery, cursor: str | None) -> bytes:
+    key = _cache_key(index, "offers", [query.shape(), query.limit, cursor])
+
+    async def render() -> bytes:
+        try:
+            page = await runtime.pager.page(index, query, cursor)
+        except BadCursor as exc:
+            raise errors.ApiError(400, "cursor", str(exc)) from None
+        items = [orjson.Fragment(rendered) for rendered in page.rendered]
+        answer = {"items": items, "count": len(items), "total": page.total, "next_cursor": page.next_cursor}
+        return await _rendered(answer, runtime)
+
+    return await runtime.cache.get_or_compute(key, render)
+
+
+async def _render_ranking(runtime: GatewayRuntime, index: OfferIndex, query: OfferQuery) -> bytes:
+    result = ranking.rank(index, matching(index, query), query.weights, query.limit)
+    items = [
+        {"rank": place, "closeness": round(float(closeness), 6), "offer": orjson.Fragment(index.rendered[row])}
+        for place, (row, closeness) in enumerate(zip(result.rows, result.closeness, strict=True), start=1)
+    ]
+    answer = {"items": items, "ranked": result.ranked, "excluded": result.excluded, "criteria": result.criteria}
+    return await _rendered(answer, runtime)
+
+
+async def _rendered(answer: dict[str, Any], runtime: GatewayRuntime) -> bytes:
+    """The answer with the catalogue's freshness block: per-provider state and warnings."""
+    return orjson.dumps({**answer, **runtime.catalog.freshness(datetime.now(UTC))})
+
+
+def _cache_key(index: OfferIndex, kind: str, parts: list[object]) -> str:
+    """Keys start with the catalogue's fingerprint: a new instance warms exactly the current ones."""
+    return f"{index.fingerprint}:{kind}:{hashlib.sha1(orjson.dumps(parts)).hexdigest()}"

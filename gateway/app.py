@@ -2,6 +2,7 @@
 
 Django does not handle ASGI lifespan events, so this thin wrapper does: on startup it starts
 the runtime (bus consumer, cache and, embedded, the workers) and on shutdown it drains them.
+Repeated GETs are answered from the fast path (``fastpath.py``) before Django is involved.
 ``gpubroker.gateway.asgi:application`` is the production entry point; ``gpubroker up`` builds
 its own with the embedded workers switched on.
 """
@@ -34,6 +35,9 @@ class GatewayApplication:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+        elif scope["type"] == "http" and scope["method"] == "GET" and self.runtime is not None:
+            if not await self.runtime.fastpath.serve(scope, send):
+                await self._django(scope, receive, send)
         else:
             await self._django(scope, receive, send)
 

@@ -1,4 +1,4 @@
-"""What the gateway keeps in the database: provider health and the price history.
+"""What the gateway keeps in the database: provider health, its history and the price history.
 
 Every gateway instance consumes every record, so writes are idempotent: a provider's row is
 upserted, and a price observation is unique per (offer, time) so duplicates are ignored.
@@ -33,4 +33,24 @@ class PriceObservation(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["offer_id", "observed_at"], name="one_price_per_offer_and_time")]
-        indexes = [models.Index(fields=["gpu_type", "observed_at"]), models.Index(fields=["provider", "observed_at"])]
+        indexes = [
+            models.Index(fields=["gpu_type", "observed_at"]),
+            models.Index(fields=["provider", "observed_at"]),
+            models.Index(fields=["observed_at"]),
+        ]
+
+
+class HealthCheck(models.Model):
+    """One poll's outcome for a provider, kept ``health_history_days`` (7 by default)."""
+
+    provider = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=32)
+    status = models.CharField(max_length=16)
+    error = models.TextField(null=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_type", "at"], name="one_check_per_provider_event")
+        ]
+        indexes = [models.Index(fields=["at"])]

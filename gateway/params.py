@@ -1,22 +1,85 @@
-"""Turning the list endpoint's query parameters into an ``OfferQuery``, or a 422 naming the
-parameter that is wrong."""
+"""The query language shared by every offer endpoint, and its translation into an ``OfferQuery``.
+
+The same schema serves the list's query string (``GET /providers?gpu=H100&min_gpus=8``) and the
+JSON bodies of ``POST /providers/query``, ``/bulk/query`` and ``/decide``. Type and range errors
+come from the schema; names that must exist (GPUs, providers, ...) and cross-field rules are
+checked here. Either way the answer is a 422 that names the parameter.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from decimal import Decimal
+from typing import Annotated
 
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+from gpubroker.core.geo import CONTINENTS
 from gpubroker.core.gpus import get, resolve
 from gpubroker.core.offer import Availability
-from gpubroker.gateway.catalog.query import MAX_LIMIT, SORTS, OfferQuery
+from gpubroker.gateway import gpus
+from gpubroker.gateway.catalog import ranking
+from gpubroker.gateway.catalog.filters import RANGES, OfferFilters
+from gpubroker.gateway.catalog.query import DEFAULT_LIMIT, MAX_LIMIT, SORTS, OfferQuery
 from gpubroker.gateway.errors import invalid
 
-LIST_PARAMS = frozenset({"gpu", "provider", "min_price", "max_price", "availability", "sort", "limit", "cursor"})
-RANKING_PARAMS = frozenset(
-    {"gpu", "provider", "min_price", "max_price", "availability", "limit"}
-    | {"w_price", "w_performance", "w_memory", "w_availability"}
-)
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Names = Annotated[list[str] | None, Field(description="One or more; repeat the parameter or comma-separate.")]
+Weight = Annotated[float | None, Field(ge=0, allow_inf_nan=False)]
+CPU_ARCHS = ("x86_64", "arm64")
+
+
+class OfferFilterParams(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Names = None
+    gpu: Annotated[list[str] | None, Field(description="GPU types, e.g. H100 or 'RTX 4090' (see /api/v2/gpus).")] = None
+    vendor: Annotated[list[str] | None, Field(description="GPU vendors: " + ", ".join(gpus.VENDORS) + ".")] = None
+    min_gpus: Annotated[int | None, Field(ge=1, description="At least this many GPUs.")] = None
+    max_gpus: Annotated[int | None, Field(ge=1)] = None
+    min_gpu_memory: Annotated[Amount | None, Field(description="GB of memory per GPU, at least.")] = None
+    max_gpu_memory: Amount | None = None
+    min_total_gpu_memory: Annotated[Amount | None, Field(description="GB of GPU memory in the instance.")] = None
+    min_vcpus: Amount | None = None
+    max_vcpus: Amount | None = None
+    min_ram: Annotated[Amount | None, Field(description="GB of system RAM.")] = None
+    max_ram: Amount | None = None
+    min_storage: Annotated[Amount | None, Field(description="GB of local storage.")] = None
+    max_storage: Amount | None = None
+    min_price: Annotated[Amount | None, Field(description="USD per hour for the instance.")] = None
+    max_price: Amount | None = None
+    max_price_per_gpu: Annotated[Amount | None, Field(description="USD per GPU-hour.")] = None
+    spot: Annotated[bool | None, Field(description="true: spot/interruptible only; false: on-demand only.")] = None
+    resold: Annotated[bool | None, Field(description="false hides capacity a marketplace resells from a cloud.")] = None
+    region: Annotated[list[str] | None, Field(description="Exact region ids (case-insensitive).")] = None
+    region_prefix: Annotated[list[str] | None, Field(description="Region id prefixes, e.g. us- or eu-.")] = None
+    continent: Annotated[list[str] | None, Field(description=", ".join(CONTINENTS) + ".")] = None
+    availability: Annotated[list[str] | None, Field(description="available, limited and/or unavailable.")] = None
+    compliance: Annotated[list[str] | None, Field(description="Tags the offer must all carry.")] = None
+    cpu_arch: Annotated[list[str] | None, Field(description="x86_64 and/or arm64.")] = None
+
+
+class WeightParams(Schema):
+    w_price: Annotated[
+        Weight, Field(description=f"TOPSIS weight of a low price ({ranking.DEFAULT_WEIGHTS['price']}).")
+    ] = None
+    w_performance: Annotated[Weight, Field(description="Weight of FP16 TFLOPS x GPUs.")] = None
+    w_memory: Annotated[Weight, Field(description="Weight of total GPU memory.")] = None
+    w_availability: Annotated[Weight, Field(description="Weight of availability.")] = None
+
+
+class ListParams(OfferFilterParams, WeightParams):
+    sort: Annotated[str, Field(description="; ".join(f"{name}: {text}" for name, text in SORTS.items()))] = "price"
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}.")] = DEFAULT_LIMIT
+    cursor: Annotated[str | None, Field(description="next_cursor from the previous page.")] = None
+
+
+class RankingParams(OfferFilterParams, WeightParams):
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="How many of the best to return.")] = DEFAULT_LIMIT
+
+
+def field_names(schema: type[Schema]) -> frozenset[str]:
+    return frozenset(schema.model_fields)
 
 
 def reject_unknown(names: Iterable[str], allowed: frozenset[str]) -> None:
@@ -41,61 +104,51 @@ def gpu_types(values: list[str] | None) -> frozenset[str]:
     return frozenset(resolved)
 
 
-def providers(values: list[str] | None, known: Iterable[str]) -> frozenset[str]:
-    wanted = frozenset(split(values))
-    unknown = sorted(wanted - set(known))
-    if unknown:
-        raise invalid("provider", f"unknown provider {unknown[0]!r}; known: {', '.join(sorted(known)) or 'none yet'}")
-    return wanted
+def _choices(name: str, values: list[str] | None, allowed: Iterable[str], *, lower: bool = True) -> frozenset[str]:
+    allowed = sorted(allowed)
+    wanted = {value.lower() if lower else value for value in split(values)}
+    for value in sorted(wanted):
+        if value not in allowed:
+            raise invalid(name, f"unknown {name} {value!r}; one of: {', '.join(allowed) or 'none yet'}")
+    return frozenset(wanted)
 
 
-def availability(values: list[str] | None) -> frozenset[Availability]:
-    result = set()
-    for value in split(values):
-        try:
-            result.add(Availability(value.lower()))
-        except ValueError:
-            choices = ", ".join(a.value for a in Availability)
-            raise invalid("availability", f"unknown availability {value!r}; one of: {choices}") from None
-    return frozenset(result)
-
-
-def build_query(
-    *,
-    gpu: list[str] | None,
-    provider: list[str] | None,
-    known_providers: Iterable[str],
-    min_price: Decimal | None,
-    max_price: Decimal | None,
-    availability_values: list[str] | None,
-    sort: str,
-    limit: int,
-) -> OfferQuery:
-    for name, price in (("min_price", min_price), ("max_price", max_price)):
-        if price is not None and (not price.is_finite() or price < 0):
-            raise invalid(name, f"{name} must be a non-negative number of USD per hour")
-    if min_price is not None and max_price is not None and min_price > max_price:
-        raise invalid("min_price", "min_price is greater than max_price")
-    if sort not in SORTS:
-        raise invalid("sort", f"unknown sort {sort!r}; one of: {', '.join(SORTS)}")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise invalid("limit", f"limit must be between 1 and {MAX_LIMIT}")
-    return OfferQuery(
-        gpu_types=gpu_types(gpu),
-        providers=providers(provider, known_providers),
-        min_price=min_price,
-        max_price=max_price,
-        availability=availability(availability_values),
-        sort=sort,  # type: ignore[arg-type]  # checked against SORTS above
-        limit=limit,
+def filters(params: OfferFilterParams, known_providers: Iterable[str]) -> OfferFilters:
+    ranges = []
+    for prefix, column in RANGES.items():
+        low, high = getattr(params, f"min_{prefix}", None), getattr(params, f"max_{prefix}", None)
+        if low is not None and high is not None and low > high:
+            raise invalid(f"min_{prefix}", f"min_{prefix} is greater than max_{prefix}")
+        if low is not None or high is not None:
+            ranges.append((column, None if low is None else float(low), None if high is None else float(high)))
+    return OfferFilters(
+        providers=_choices("provider", params.provider, known_providers, lower=False),
+        gpu_types=gpu_types(params.gpu),
+        vendors=_choices("vendor", params.vendor, gpus.VENDORS),
+        regions=frozenset(split(params.region)),
+        region_prefixes=frozenset(split(params.region_prefix)),
+        continents=_choices("continent", params.continent, CONTINENTS),
+        availability=_choices("availability", params.availability, (a.value for a in Availability)),
+        cpu_archs=_choices("cpu_arch", params.cpu_arch, CPU_ARCHS),
+        compliance=frozenset(split(params.compliance)),
+        spot=params.spot,
+        resold=params.resold,
+        ranges=tuple(ranges),
     )
 
 
-def weights(**given: float) -> dict[str, float]:
-    """TOPSIS weights: each finite and >= 0, not all zero (they are normalised to sum to 1)."""
-    for name, value in given.items():
-        if not math.isfinite(value) or value < 0:
-            raise invalid(f"w_{name}", f"w_{name} must be a non-negative number")
-    if not any(given.values()):
+def weights(params: WeightParams) -> dict[str, float]:
+    """TOPSIS weights, defaulting each one left out; not all zero (they are normalised to sum 1)."""
+    given = {name: getattr(params, f"w_{name}") for name in ranking.DEFAULT_WEIGHTS}
+    chosen = {
+        name: default if given[name] is None else given[name] for name, default in ranking.DEFAULT_WEIGHTS.items()
+    }
+    if not any(chosen.values()):
         raise invalid("w_price", "at least one weight must be above zero")
-    return given
+    return chosen
+
+
+def list_query(params: ListParams, known_providers: Iterable[str]) -> OfferQuery:
+    if params.sort not in SORTS:
+        raise invalid("sort", f"unknown sort {params.sort!r}; one of: {', '.join(SORTS)}")
+    return OfferQuery(filters(params, known_providers), params.sort, weights(params), params.limit)

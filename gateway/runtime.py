@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,12 @@ from gpubroker.core.cache import TwoTierCache
 from gpubroker.core.plugins import load_providers
 from gpubroker.core.secrets import open_secret_store
 from gpubroker.core.settings import Settings
+from gpubroker.gateway import retention
+from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.ingest import Ingest
+from gpubroker.gateway.catalog.paging import Pager
 from gpubroker.gateway.catalog.store import Catalog
+from gpubroker.gateway.fastpath import FastPath
 
 if TYPE_CHECKING:
     from gpubroker.workers.worker import ProviderWorker
@@ -39,8 +44,14 @@ class GatewayRuntime:
         self.run_workers = run_workers
         self.bus = bus or open_bus(settings)
         self.catalog = Catalog()
-        self.cache = TwoTierCache(settings.redis_url, ttl_s=settings.cache_ttl_s)
+        self.cache = TwoTierCache(
+            settings.redis_url, ttl_s=settings.cache_ttl_s, max_entries=settings.cache_max_entries
+        )
+        self.pager = Pager(self.cache, settings.signing_key.encode(), pin_ttl_s=settings.cursor_ttl_s)
+        self.fastpath = FastPath(lambda: self.catalog.fingerprint, max_entries=settings.cache_max_entries)
         self.ingest = Ingest(self.bus, self.catalog)
+        self._index: OfferIndex | None = None
+        self._indexed_version = -1
         self.workers: dict[str, ProviderWorker] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -50,9 +61,31 @@ class GatewayRuntime:
         global _current
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
+        self._tasks.append(asyncio.create_task(self._warm_when_caught_up(), name="warm"))
+        self._tasks.append(asyncio.create_task(retention.run_periodically(self.settings), name="retention"))
         if self.run_workers:
             await self._start_workers()
         _current = self
+
+    def index(self) -> OfferIndex:
+        """The catalogue snapshot queries run on: rebuilt when the catalogue has changed, at most
+        every ``index_refresh_s`` so a stream of price updates costs a bounded rebuild rate."""
+        index = self._index
+        if index is None or (
+            self._indexed_version != self.catalog.version
+            and time.monotonic() - index.built_at >= self.settings.index_refresh_s
+        ):
+            self._indexed_version = self.catalog.version
+            self._index = index = self.catalog.build_index()
+        return index
+
+    async def _warm_when_caught_up(self) -> None:
+        """FR-8.3: once the catalogue is rebuilt from the compacted topic, copy the answers other
+        instances rendered for this same catalogue from Redis into L2."""
+        await self.ingest.caught_up.wait()
+        fingerprint = self.index().fingerprint
+        copied = await self.cache.warm(f"{fingerprint}:")
+        log.info("catalogue rebuilt (%d offers); warmed %d cached answers from Redis", self.index().size, copied)
 
     async def _start_workers(self) -> None:
         from gpubroker.workers.worker import ProviderWorker

@@ -86,3 +86,59 @@ class RankingPage(BaseModel):
     criteria: list[RankingCriterion]
     providers: list[ProviderFreshness]
     warnings: list[str]
+
+
+class BulkError(BaseModel):
+    status: int
+    detail: list[ErrorDetail]
+
+
+class BulkPage(BaseModel):
+    results: list[OfferPage | BulkError]
+    count: int
+
+
+class Reason(BaseModel):
+    criterion: str
+    value: float
+    beats: float = Field(description="Share of the other candidates this offer beats on the criterion, 0 to 1.")
+    text: str
+
+
+class Pick(BaseModel):
+    offer: Offer
+    closeness: float
+    reasons: list[Reason]
+
+
+class Decision(BaseModel):
+    choice: Pick | None
+    alternatives: list[Pick]
+    matched: int
+    ranked: int
+    excluded: dict[str, int]
+    criteria: list[RankingCriterion]
+    reason: str | None = Field(description="Why there is no choice, when there is none.")
+    providers: list[ProviderFreshness]
+    warnings: list[str]
+
+
+class PricePoint(BaseModel):
+    at: datetime
+    min: float
+    max: float
+    mean: float
+    observations: int
+
+
+class PriceSeries(BaseModel):
+    gpu_type: str | None
+    provider: str
+    points: list[PricePoint]
+
+
+class PriceHistory(BaseModel):
+    since: datetime
+    until: datetime
+    bucket: str
+    series: list[PriceSeries]

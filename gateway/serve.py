@@ -20,6 +20,14 @@ def migrate() -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+def prune() -> dict[str, int]:
+    """Apply the retention periods once (the gateway also does so every hour)."""
+    migrate()
+    from gpubroker.gateway import retention
+
+    return retention.prune(load_settings())
+
+
 def run_up(*, host: str | None, port: int | None) -> int:
     import uvicorn
 

@@ -1,8 +1,11 @@
 """Consuming the bus into the catalogue, and recording what must outlive the process.
 
-Records are applied in order; a record that cannot be decoded is logged and skipped (never
-fatal: one bad producer must not stop the gateway). Provider status and price observations are
-written to the database in batches, off the consuming loop's hot path.
+On start the offers are first read from the compacted topic up to its end (``caught_up`` is
+set then, so the cache can be warmed for the rebuilt catalogue), then every topic is followed.
+Records are applied in order; applying one twice changes nothing. A record that cannot be
+decoded is logged and skipped (never fatal: one bad producer must not stop the gateway).
+Provider status, health checks and price observations are written to the database in batches,
+off the consuming loop's hot path.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable
 from asgiref.sync import sync_to_async
 
 from gpubroker.core import events
-from gpubroker.core.bus import Bus, Record
+from gpubroker.core.bus import Bus, BusError, Record
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
 
 log = logging.getLogger(__name__)
@@ -30,12 +33,20 @@ class Ingest:
         self._on_change = on_change
         self._observations: list[dict[str, object]] = []
         self._statuses: dict[str, ProviderState] = {}
+        self._checks: list[dict[str, object]] = []
+        self.caught_up = asyncio.Event()
         self.records = 0
         self.rejected = 0
 
     async def run(self) -> None:
         flusher = asyncio.create_task(self._flush_periodically())
         try:
+            try:
+                for record in (await self._bus.read_compacted(events.OFFERS)).values():
+                    self.apply(record)
+            except BusError as exc:
+                log.warning("could not read the compacted offers (%s); following the topics instead", exc)
+            self.caught_up.set()
             async for record in self._bus.subscribe(TOPICS, from_beginning=True):
                 self.apply(record)
         finally:
@@ -48,8 +59,18 @@ class Ingest:
             if record.topic == events.OFFERS:
                 self._apply_offer(record)
             elif record.topic == events.PROVIDER_EVENTS and record.value is not None:
-                state = self._catalog.apply_event(events.ProviderEvent.decode(record.value))
+                event = events.ProviderEvent.decode(record.value)
+                state = self._catalog.apply_event(event)
                 self._statuses[state.name] = state
+                self._checks.append(
+                    {
+                        "provider": event.provider,
+                        "event_type": event.event_type,
+                        "status": state.status,
+                        "error": state.last_error if event.event_type == "poll.failed" else None,
+                        "at": event.at,
+                    }
+                )
         except ValueError as exc:
             self.rejected += 1
             log.error("skipping undecodable record on %s at offset %s: %s", record.topic, record.offset, exc)
@@ -85,27 +106,32 @@ class Ingest:
 
     async def flush(self) -> None:
         observations, self._observations = self._observations, []
+        checks, self._checks = self._checks, []
         statuses, self._statuses = self._statuses, {}
-        if observations or statuses:
+        if observations or checks or statuses:
             try:
-                await sync_to_async(_write, thread_sensitive=False)(observations, list(statuses.values()))
+                await sync_to_async(_write, thread_sensitive=False)(observations, checks, list(statuses.values()))
             except Exception:
                 self._observations[:0] = observations  # keep them for the next flush
+                self._checks[:0] = checks
                 for name, state in statuses.items():
                     self._statuses.setdefault(name, state)
                 raise
 
 
-def _write(observations: list[dict[str, object]], statuses: list[ProviderState]) -> None:
+def _write(
+    observations: list[dict[str, object]], checks: list[dict[str, object]], statuses: list[ProviderState]
+) -> None:
     from django.db import close_old_connections, transaction
 
-    from gpubroker.gateway.models import PriceObservation, ProviderStatus
+    from gpubroker.gateway.models import HealthCheck, PriceObservation, ProviderStatus
 
     close_old_connections()
     with transaction.atomic():
         PriceObservation.objects.bulk_create(
             [PriceObservation(**row) for row in observations], ignore_conflicts=True, batch_size=1000
         )
+        HealthCheck.objects.bulk_create([HealthCheck(**row) for row in checks], ignore_conflicts=True, batch_size=1000)
         for state in statuses:
             ProviderStatus.objects.update_or_create(
                 name=state.name,

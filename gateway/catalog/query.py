@@ -1,121 +1,87 @@
-"""Filtering, sorting and cursor pagination over the catalogue.
+"""Filtering and ordering the catalogue for one query: which offers, in which order.
 
-Cursors are keyset cursors (the sort key and id of the last offer on the page), signed so a
-client cannot forge one; a tampered or foreign cursor is a ``BadCursor``.
+Every sort is ascending on a key where an unknown value (NaN) sorts last, and ties fall back to
+the offer id (the index's row order, kept by a stable sort), so an order is total and the same
+on every gateway instance. Descending sorts negate the key.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from dataclasses import dataclass, field
 
+import numpy as np
 import orjson
+from numpy.typing import NDArray
 
-from gpubroker.core.offer import Availability, Offer
+from gpubroker.gateway.catalog import ranking
+from gpubroker.gateway.catalog.filters import OfferFilters
+from gpubroker.gateway.catalog.index import OfferIndex
 
-Sort = Literal["price", "-price"]
-SORTS: tuple[Sort, ...] = ("price", "-price")
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 
-
-class BadCursor(ValueError):
-    """The cursor was not issued by this deployment for this query."""
+SORTS = {
+    "price": "cheapest instance first",
+    "-price": "most expensive instance first",
+    "price_per_gpu": "cheapest per GPU first",
+    "-price_per_gpu": "most expensive per GPU first",
+    "performance": "highest datasheet FP16 TFLOPS x GPU count first",
+    "value": "most TFLOPS per dollar first",
+    "topsis": "best TOPSIS closeness first, with the w_* weights",
+}
+_COLUMNS = {
+    "price": ("price", 1.0),
+    "-price": ("price", -1.0),
+    "price_per_gpu": ("price_per_gpu", 1.0),
+    "-price_per_gpu": ("price_per_gpu", -1.0),
+    "performance": ("performance", -1.0),
+    "value": ("value", -1.0),
+}
 
 
 @dataclass(frozen=True)
 class OfferQuery:
-    gpu_types: frozenset[str] = frozenset()
-    providers: frozenset[str] = frozenset()
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
-    availability: frozenset[Availability] = frozenset()
-    sort: Sort = "price"
+    filters: OfferFilters = field(default_factory=OfferFilters)
+    sort: str = "price"
+    weights: dict[str, float] = field(default_factory=lambda: dict(ranking.DEFAULT_WEIGHTS))
     limit: int = DEFAULT_LIMIT
 
-    def matches(self, offer: Offer) -> bool:
-        if self.gpu_types and offer.gpu_type not in self.gpu_types:
-            return False
-        if self.providers and offer.provider not in self.providers:
-            return False
-        price = offer.price_per_hour
-        if self.min_price is not None and (price is None or price < self.min_price):
-            return False
-        if self.max_price is not None and (price is None or price > self.max_price):
-            return False
-        return not self.availability or offer.availability_status in self.availability
-
     def shape(self) -> str:
-        """A short digest of the query apart from its page size, to bind cursors to it."""
-        described = orjson.dumps(
-            [
-                sorted(self.gpu_types),
-                sorted(self.providers),
-                str(self.min_price),
-                str(self.max_price),
-                sorted(self.availability),
-                self.sort,
-            ]
-        )
+        """A short digest of what selects and orders the offers (not the page size)."""
+        weights = sorted(self.weights.items()) if self.sort == "topsis" else None
+        described = orjson.dumps([self.filters.digest(), self.sort, weights])
         return hashlib.blake2b(described, digest_size=8).hexdigest()
 
 
-@dataclass(frozen=True)
-class QueryPage:
-    items: list[Offer]
-    total: int
-    next_cursor: str | None
+def matching(index: OfferIndex, query: OfferQuery) -> NDArray[np.intp]:
+    """Rows that pass the filters, ascending (that is, in id order)."""
+    return np.flatnonzero(query.filters.mask(index))
 
 
-def _key(sort: Sort, price: Decimal | None, offer_id: str) -> tuple[Any, ...]:
-    """Offers without a published price come last in either direction."""
-    if price is None:
-        return (1, Decimal(0), offer_id)
-    return (0, price if sort == "price" else -price, offer_id)
+def sort_keys(index: OfferIndex, rows: NDArray[np.intp], query: OfferQuery) -> NDArray[np.float64]:
+    """Each row's ascending sort key; NaN for rows the sort cannot place."""
+    if query.sort == "topsis":
+        return -ranking.closeness(index, rows, query.weights)
+    column, sign = _COLUMNS[query.sort]
+    return sign * index.numbers[column][rows]
 
 
-def _sort_key(sort: Sort) -> Callable[[Offer], tuple[Any, ...]]:
-    return lambda offer: _key(sort, offer.price_per_hour, offer.id)
+def ordered(index: OfferIndex, query: OfferQuery) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """The matching rows in the query's order, and their sort keys in that order."""
+    rows = matching(index, query)
+    keys = sort_keys(index, rows, query)
+    order = np.argsort(keys, kind="stable")
+    return rows[order], keys[order]
 
 
-def run_query(offers: Iterable[Offer], query: OfferQuery, cursor: str | None, key: bytes) -> QueryPage:
-    matching = sorted((offer for offer in offers if query.matches(offer)), key=_sort_key(query.sort))
-    start = 0
-    if cursor is not None:
-        after = _decode_cursor(cursor, query, key)
-        sort_key = _sort_key(query.sort)
-        start = next((i for i, offer in enumerate(matching) if sort_key(offer) > after), len(matching))
-    page = matching[start : start + query.limit]
-    has_more = start + query.limit < len(matching)
-    next_cursor = _encode_cursor(page[-1], query, key) if page and has_more else None
-    return QueryPage(page, len(matching), next_cursor)
-
-
-def _encode_cursor(last: Offer, query: OfferQuery, key: bytes) -> str:
-    price = None if last.price_per_hour is None else str(last.price_per_hour)
-    payload = orjson.dumps({"p": price, "id": last.id, "q": query.shape()})
-    signature = hmac.new(key, payload, hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(signature + payload).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, query: OfferQuery, key: bytes) -> tuple[Any, ...]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    except (ValueError, TypeError):
-        raise BadCursor("cursor is not valid base64") from None
-    signature, payload = raw[:16], raw[16:]
-    if not hmac.compare_digest(signature, hmac.new(key, payload, hashlib.sha256).digest()[:16]):
-        raise BadCursor("cursor was altered or was issued by another deployment")
-    data = orjson.loads(payload)
-    if data.get("q") != query.shape():
-        raise BadCursor("cursor belongs to a different query; repeat the query's filters and sort")
-    try:
-        price = None if data["p"] is None else Decimal(data["p"])
-        return _key(query.sort, price, str(data["id"]))
-    except (InvalidOperation, KeyError, TypeError):
-        raise BadCursor("cursor is malformed") from None
+def position_after(
+    index: OfferIndex, rows: NDArray[np.intp], keys: NDArray[np.float64], key: float, offer_id: bytes
+) -> int:
+    """Where a keyset cursor resumes: the first place ordered after (key, offer_id)."""
+    ids = index.ids[rows]
+    if np.isnan(key):
+        after = np.isnan(keys) & (ids > offer_id)
+    else:
+        after = np.isnan(keys) | (keys > key) | ((keys == key) & (ids > offer_id))
+    return int(np.argmax(after)) if after.any() else len(rows)

@@ -1,76 +1,81 @@
-"""Ranking offers with TOPSIS over price, performance, memory and availability.
+"""TOPSIS over price, performance, memory and availability, on the catalogue's columns.
 
-Performance is datasheet dense FP16/BF16 TFLOPS of the offer's GPU (for its memory size and
-form factor where they differ) times the GPU count. Offers without a price or without a known
-GPU's figures cannot be placed on those criteria, so they are left out and counted, never
-guessed.
+Performance is datasheet dense FP16/BF16 TFLOPS times the GPU count (see ``performance``).
+Offers without a price or without a known GPU's figures cannot be placed on those criteria, so
+they are left out and counted, never guessed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from gpubroker.core.gpus import resolve
-from gpubroker.core.offer import Availability, Offer
-from gpubroker.core.topsis import Criterion, topsis
+from gpubroker.core.topsis import Criterion, Ranking, topsis
+from gpubroker.gateway.catalog.index import OfferIndex
 
-AVAILABILITY_SCORE = {Availability.AVAILABLE: 1.0, Availability.LIMITED: 0.5, Availability.UNAVAILABLE: 0.0}
 DEFAULT_WEIGHTS = {"price": 0.4, "performance": 0.3, "memory": 0.2, "availability": 0.1}
 BENEFIT = {"price": False, "performance": True, "memory": True, "availability": True}
-
-
-def performance_tflops(offer: Offer) -> float | None:
-    """Datasheet FP16/BF16 TFLOPS of the whole offer, or None when the catalogue has no figure."""
-    match = resolve(offer.gpu_name)
-    spec = match.spec
-    if spec is None:
-        return None
-    memory = int(offer.gpu_memory_gb) if offer.gpu_memory_gb else match.memory_gb
-    tflops = spec.figures(memory_gb=memory, form_factor=match.form_factor).fp16_tflops
-    if tflops is None:  # figures differ by variant and the offer does not say which: take the lowest
-        known = [v.figures.fp16_tflops for v in spec.variants if v.figures.fp16_tflops is not None]
-        tflops = min(known) if known else None
-    return None if tflops is None else tflops * offer.gpu_count
+COLUMNS = {
+    "price": "price",
+    "performance": "performance",
+    "memory": "total_memory",
+    "availability": "availability_score",
+}
 
 
 @dataclass(frozen=True)
 class Ranked:
-    offers: list[tuple[Offer, float]]
+    rows: NDArray[np.intp]
+    """The best rows, best first."""
+    closeness: NDArray[np.float64]
     ranked: int
     excluded: dict[str, int]
     criteria: list[dict[str, Any]]
 
 
-def rank(offers: Iterable[Offer], weights: dict[str, float], limit: int) -> Ranked:
-    rows: list[list[float]] = []
-    kept: list[Offer] = []
-    excluded = {"no_price": 0, "no_performance_figures": 0}
-    for offer in offers:
-        if offer.price_per_hour is None:
-            excluded["no_price"] += 1
-            continue
-        tflops = performance_tflops(offer)
-        if tflops is None:
-            excluded["no_performance_figures"] += 1
-            continue
-        memory = (offer.gpu_memory_gb or 0.0) * offer.gpu_count
-        rows.append([float(offer.price_per_hour), tflops, memory, AVAILABILITY_SCORE[offer.availability_status]])
-        kept.append(offer)
+def rankable(index: OfferIndex, rows: NDArray[np.intp]) -> tuple[NDArray[np.bool_], dict[str, int]]:
+    """Which of ``rows`` TOPSIS can place, and how many it cannot, by reason."""
+    price_known = ~np.isnan(index.numbers["price"][rows])
+    performance_known = ~np.isnan(index.numbers["performance"][rows])
+    excluded = {
+        "no_price": int((~price_known).sum()),
+        "no_performance_figures": int((price_known & ~performance_known).sum()),
+    }
+    return price_known & performance_known, excluded
+
+
+def _topsis(index: OfferIndex, rows: NDArray[np.intp], weights: dict[str, float]) -> Ranking:
+    matrix = np.column_stack([np.nan_to_num(index.numbers[COLUMNS[name]][rows]) for name in DEFAULT_WEIGHTS])
     criteria = [Criterion(name, weights[name], BENEFIT[name]) for name in DEFAULT_WEIGHTS]
-    ranking = topsis(np.array(rows, dtype=np.float64).reshape(len(rows), len(criteria)), criteria)
-    top = ranking.top(limit) if kept else []
+    return topsis(matrix.reshape(len(rows), len(criteria)), criteria)
+
+
+def closeness(index: OfferIndex, rows: NDArray[np.intp], weights: dict[str, float]) -> NDArray[np.float64]:
+    """Each row's closeness among ``rows`` (NaN where it cannot be ranked), for the list's sort."""
+    known, _ = rankable(index, rows)
+    result = np.full(len(rows), np.nan)
+    if known.any():
+        result[known] = _topsis(index, rows[known], weights).closeness
+    return result
+
+
+def rank(index: OfferIndex, rows: NDArray[np.intp], weights: dict[str, float], limit: int) -> Ranked:
+    """The ``limit`` best of ``rows``, with what the ranking was measured against."""
+    known, excluded = rankable(index, rows)
+    candidates = rows[known]
+    ranking = _topsis(index, candidates, weights)
+    top = ranking.top(limit) if len(candidates) else np.empty(0, dtype=np.intp)
     explained = [
         {
-            "name": criterion.name,
+            "name": name,
             "weight": float(ranking.weights[j]),
-            "benefit": criterion.benefit,
+            "benefit": BENEFIT[name],
             "ideal": float(ranking.ideal[j]),
             "anti_ideal": float(ranking.anti_ideal[j]),
         }
-        for j, criterion in enumerate(criteria)
+        for j, name in enumerate(DEFAULT_WEIGHTS)
     ]
-    return Ranked([(kept[i], float(ranking.closeness[i])) for i in top], len(kept), excluded, explained)
+    return Ranked(candidates[top], ranking.closeness[top], len(candidates), excluded, explained)

@@ -37,7 +37,7 @@ def offer(
 
 @pytest.fixture
 async def runtime(clean_env: pytest.MonkeyPatch) -> AsyncIterator[GatewayRuntime]:
-    runtime = GatewayRuntime(Settings(secret_key="test-key"), bus=MemoryBus())
+    runtime = GatewayRuntime(Settings(secret_key="test-key", index_refresh_s=0), bus=MemoryBus())
     await runtime.start()
     yield runtime
     await runtime.stop()

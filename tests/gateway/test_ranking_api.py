@@ -1,7 +1,8 @@
 import pytest
 from django.test import AsyncClient
 
-from gpubroker.gateway.catalog.ranking import AVAILABILITY_SCORE, performance_tflops
+from gpubroker.gateway.catalog.index import AVAILABILITY_SCORE
+from gpubroker.gateway.catalog.performance import performance_tflops
 from tests.core.test_topsis import reference
 from tests.gateway.conftest import offer
 

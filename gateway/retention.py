@@ -1,0 +1,45 @@
+"""SRS 7.3 retention: price history kept 30 days, provider health checks 7 (both configurable).
+
+Every gateway instance prunes once an hour; deleting rows that are already gone is harmless, so
+instances need no coordination. ``gpubroker prune`` runs the same once, for cron or a DAG.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from asgiref.sync import sync_to_async
+
+from gpubroker.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 3600.0
+
+
+def prune(settings: Settings, now: datetime | None = None) -> dict[str, int]:
+    """Delete what is older than its retention; returns how many rows of each kind went."""
+    from django.db import close_old_connections
+
+    from gpubroker.gateway.models import HealthCheck, PriceObservation
+
+    close_old_connections()
+    now = now or datetime.now(UTC)
+    prices, _ = PriceObservation.objects.filter(
+        observed_at__lt=now - timedelta(days=settings.offer_history_days)
+    ).delete()
+    checks, _ = HealthCheck.objects.filter(at__lt=now - timedelta(days=settings.health_history_days)).delete()
+    return {"price_observations": prices, "health_checks": checks}
+
+
+async def run_periodically(settings: Settings) -> None:
+    while True:
+        try:
+            removed = await sync_to_async(prune, thread_sensitive=False)(settings)
+            if any(removed.values()):
+                log.info("retention: removed %s", removed)
+        except Exception:
+            log.exception("retention: pruning failed; will retry")
+        await asyncio.sleep(PRUNE_EVERY_S)
