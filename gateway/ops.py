@@ -21,8 +21,13 @@ async def health(request: HttpRequest) -> HttpResponse:
         "mode": runtime.settings.mode,
         "providers": providers,
         "offers": len(runtime.catalog.offers),
+        "catalog": {"fingerprint": runtime.catalog.fingerprint, "version": runtime.catalog.version},
         "bus": "kafka" if runtime.settings.kafka_bootstrap else "in-process",
-        "cache": {"redis": runtime.cache.redis_available},
+        "cache": {
+            "redis": runtime.cache.redis_available,
+            "warmed": runtime.warmed,
+            "fast_path_hits": runtime.fastpath.hits,
+        },
         "ingest": {"records": runtime.ingest.records, "rejected": runtime.ingest.rejected},
         "unknown_gpus": [
             {"provider": provider, "gpu_name": name}

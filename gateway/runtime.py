@@ -52,6 +52,7 @@ class GatewayRuntime:
         self.ingest = Ingest(self.bus, self.catalog)
         self._index: OfferIndex | None = None
         self._indexed_version = -1
+        self.warmed = 0
         self.workers: dict[str, ProviderWorker] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -82,10 +83,10 @@ class GatewayRuntime:
     async def _warm_when_caught_up(self) -> None:
         """FR-8.3: once the catalogue is rebuilt from the compacted topic, copy the answers other
         instances rendered for this same catalogue from Redis into L2."""
-        await self.ingest.caught_up.wait()
-        fingerprint = self.index().fingerprint
-        copied = await self.cache.warm(f"{fingerprint}:")
-        log.info("catalogue rebuilt (%d offers); warmed %d cached answers from Redis", self.index().size, copied)
+        await self.ingest.settled()
+        index = self.catalog.build_index()
+        self.warmed = await self.cache.warm(f"{index.fingerprint}:")
+        log.info("catalogue rebuilt (%d offers); warmed %d cached answers from Redis", index.size, self.warmed)
 
     async def _start_workers(self) -> None:
         from gpubroker.workers.worker import ProviderWorker

@@ -1,7 +1,8 @@
 """Consuming the bus into the catalogue, and recording what must outlive the process.
 
-On start the offers are first read from the compacted topic up to its end (``caught_up`` is
-set then, so the cache can be warmed for the rebuilt catalogue), then every topic is followed.
+On start the offers are first read from the compacted topic up to its end (``caught_up``),
+then every topic is followed; ``settled`` tells when the backlog is consumed, so the cache can be
+warmed for the rebuilt catalogue.
 Records are applied in order; applying one twice changes nothing. A record that cannot be
 decoded is logged and skipped (never fatal: one bad producer must not stop the gateway).
 Provider status, health checks and price observations are written to the database in batches,
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
@@ -35,6 +37,7 @@ class Ingest:
         self._statuses: dict[str, ProviderState] = {}
         self._checks: list[dict[str, object]] = []
         self.caught_up = asyncio.Event()
+        self.last_record_at = time.monotonic()
         self.records = 0
         self.rejected = 0
 
@@ -53,8 +56,18 @@ class Ingest:
             flusher.cancel()
             await self.flush()
 
+    async def settled(self, quiet_s: float = 0.5, *, within_s: float = 30.0) -> None:
+        """Wait until the compacted offers are in and the topics' backlog has been consumed (no
+        record for ``quiet_s``), or ``within_s`` has passed: the catalogue then matches what
+        instances that have been running for a while hold."""
+        await self.caught_up.wait()
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline and time.monotonic() - self.last_record_at < quiet_s:
+            await asyncio.sleep(quiet_s / 5)
+
     def apply(self, record: Record) -> None:
         self.records += 1
+        self.last_record_at = time.monotonic()
         try:
             if record.topic == events.OFFERS:
                 self._apply_offer(record)

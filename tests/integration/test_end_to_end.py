@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
@@ -22,36 +17,14 @@ import redis
 from gpubroker.core.plugins import RegisteredProvider
 from gpubroker.core.testkit.replay import Faults, ReplayServer
 from tests.conftest import Services
+from tests.integration.processes import gateway_process, get_json, production_env, run_worker, wait_for
 
 pytestmark = pytest.mark.integration
-
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get_json(url: str) -> dict:  # type: ignore[type-arg]
-    with urllib.request.urlopen(url, timeout=5) as answer:
-        return json.loads(answer.read())
 
 
 @pytest.fixture
 def env(services: Services, tmp_path: Path) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GPUBROKER_")},
-        "GPUBROKER_MODE": "production",
-        "GPUBROKER_SECRET_KEY": secrets.token_hex(16),
-        "GPUBROKER_KAFKA_BOOTSTRAP": services.kafka_bootstrap,
-        "GPUBROKER_REDIS_URL": services.redis_url,
-        "GPUBROKER_DATABASE_URL": services.database_url,
-        "GPUBROKER_VAULT_ADDR": services.vault_addr,
-        "GPUBROKER_VAULT_TOKEN": services.vault_token,
-        "GPUBROKER_DATA_DIR": str(tmp_path),
-    }
+    return production_env(services, tmp_path)
 
 
 @pytest.fixture
@@ -73,51 +46,8 @@ def replay(vastai: RegisteredProvider) -> Iterator[ReplayServer]:
 
 @pytest.fixture
 def gateway(env: dict[str, str]) -> Iterator[str]:
-    subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
-    port = free_port()
-    process = subprocess.Popen(
-        [BIN / "uvicorn", "gpubroker.gateway.asgi:application", "--port", str(port), "--lifespan", "on"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                get_json(url + "/health")
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("gateway did not start")
+    with gateway_process(env) as url:
         yield url
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0].decode()
-        print(output)
-
-
-def run_worker(env: dict[str, str], replay: ReplayServer) -> subprocess.CompletedProcess[str]:
-    worker_env = {**env, "GPUBROKER_PROVIDER_BASE_URLS": json.dumps({"vastai": replay.url})}
-    return subprocess.run(
-        [BIN / "gpubroker", "worker", "--provider", "vastai", "--once", "--metrics-port", "0"],
-        env=worker_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail("condition not met in time")
 
 
 def expected_rtx4090(replay: ReplayServer) -> dict[str, Decimal]:
@@ -131,7 +61,7 @@ def expected_rtx4090(replay: ReplayServer) -> dict[str, Decimal]:
 
 
 def test_offers_flow_from_provider_to_http(env, replay, vast_key, gateway, services) -> None:  # type: ignore[no-untyped-def]
-    result = run_worker(env, replay)
+    result = run_worker(env, "vastai", replay)
     assert result.returncode == 0, result.stderr
     assert replay.requests[0].headers["Authorization"] == f"Bearer {vast_key}"
     assert vast_key not in result.stderr + result.stdout
@@ -161,19 +91,19 @@ def test_offers_flow_from_provider_to_http(env, replay, vast_key, gateway, servi
         status = "select status from gateway_providerstatus where name = 'vastai'"
         wait_for(lambda: conn.execute(status).fetchone() == ("healthy",))
         assert conn.execute("select count(*) from gateway_priceobservation where provider = 'vastai'").fetchone()[0] > 0
-    assert redis.Redis.from_url(services.redis_url).keys("gpubroker:cache:v1:offers:*")
+    assert redis.Redis.from_url(services.redis_url).keys("gpubroker:cache:v1:*:offers:*")
 
     metrics = urllib.request.urlopen(gateway + "/metrics", timeout=5).read().decode()
     assert "gpubroker_http_requests_total" in metrics
 
 
 def test_garbage_from_the_provider_keeps_the_last_good_data(env, replay, gateway) -> None:  # type: ignore[no-untyped-def]
-    assert run_worker(env, replay).returncode == 0
+    assert run_worker(env, "vastai", replay).returncode == 0
     expected = expected_rtx4090(replay)
     wait_for(lambda: get_json(gateway + "/api/v2/providers?gpu=RTX%204090&provider=vastai")["total"] >= len(expected))
 
     replay.faults = Faults(malformed=True)
-    result = run_worker(env, replay)
+    result = run_worker(env, "vastai", replay)
     assert result.returncode == 1
     assert "poll failed (ProviderBadResponse)" in result.stderr and "malformed JSON" in result.stderr
     assert "Traceback" not in result.stderr
