@@ -37,6 +37,7 @@ class Ingest:
         self._statuses: dict[str, ProviderState] = {}
         self._checks: list[dict[str, object]] = []
         self.caught_up = asyncio.Event()
+        self._flushing = asyncio.Lock()  # a flush returns only once everything before it is written
         self.last_record_at = time.monotonic()
         self.records = 0
         self.rejected = 0
@@ -118,6 +119,10 @@ class Ingest:
                 log.exception("could not write provider status and price history; will retry")
 
     async def flush(self) -> None:
+        async with self._flushing:
+            await self._write_pending()
+
+    async def _write_pending(self) -> None:
         observations, self._observations = self._observations, []
         checks, self._checks = self._checks, []
         statuses, self._statuses = self._statuses, {}
