@@ -1,120 +1,27 @@
-"""The catalogue as columns: an immutable snapshot that queries filter and sort with numpy.
+"""The catalogue as columns: immutable snapshots that queries filter and sort with numpy.
 
-Filtering 100,000 offers one Python object at a time costs tens of milliseconds; the same
-filter over numpy columns costs a fraction of one. Each offer's row is computed once when the
-offer arrives (``Row.of``), so building a snapshot is one array conversion, done at most once
-per refresh interval however fast prices move. Rows are ordered by offer id: a stable sort on
-any key then breaks ties by id, the same on every gateway instance.
-
-Unknown values are NaN (numbers) or -1 (categories) and match no filter on that field.
+Filtering 100,000 offers one Python object at a time costs tens of milliseconds; the same filter
+over numpy columns costs a fraction of one. ``Columns`` holds one slot per live offer and is
+updated in place as offers arrive (a few microseconds each); ``Columns.snapshot`` gathers the
+slots into an ``OfferIndex`` in offer-id order, so a stable sort on any key breaks ties by id,
+the same way on every gateway instance. The id order is recomputed only when offers come or go,
+not when prices move.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from gpubroker.core.geo import continent
-from gpubroker.core.offer import Availability, Offer
-from gpubroker.gateway.catalog.performance import performance_tflops
+from gpubroker.core.offer import Offer
+from gpubroker.gateway.catalog.rows import CATEGORIES, NUMBERS, Row, Vocabulary
 
-AVAILABILITY_SCORE = {Availability.AVAILABLE: 1.0, Availability.LIMITED: 0.5, Availability.UNAVAILABLE: 0.0}
-MAX_COMPLIANCE_TAGS = 63
-"""Compliance tags are a bit set in one int64 column; the 64th distinct tag is refused."""
-
-CATEGORIES = ("provider", "gpu_type", "vendor", "region", "continent", "cpu_arch", "availability")
-NUMBERS = (
-    "price",
-    "price_per_gpu",
-    "gpu_count",
-    "gpu_memory",
-    "total_memory",
-    "vcpus",
-    "ram",
-    "storage",
-    "performance",
-    "value",
-    "availability_score",
-    "spot",
-    "resold",
-)
-
-
-class Vocabulary:
-    """Interns the strings of each category as small integer codes, shared by all snapshots."""
-
-    def __init__(self) -> None:
-        self._codes: dict[str, dict[str, int]] = {name: {} for name in (*CATEGORIES, "compliance")}
-
-    def code(self, category: str, value: str | None) -> int:
-        if value is None:
-            return -1
-        codes = self._codes[category]
-        found = codes.get(value)
-        if found is None:
-            if category == "compliance" and len(codes) >= MAX_COMPLIANCE_TAGS:
-                raise ValueError(f"more than {MAX_COMPLIANCE_TAGS} distinct compliance tags")
-            found = codes[value] = len(codes)
-        return found
-
-    def codes_where(self, category: str, keep: Callable[[str], bool]) -> list[int]:
-        return [code for value, code in self._codes[category].items() if keep(value)]
-
-    def lookup(self, category: str, value: str) -> int | None:
-        return self._codes[category].get(value)
-
-
-class Row(NamedTuple):
-    """One offer's numbers and category codes, computed once when the offer arrives."""
-
-    numbers: tuple[float, ...]
-    categories: tuple[int, ...]
-    compliance: int
-
-    @classmethod
-    def of(cls, offer: Offer, vocabulary: Vocabulary) -> Row:
-        nan = float("nan")
-        price = nan if offer.price_per_hour is None else float(offer.price_per_hour)
-        memory = nan if offer.gpu_memory_gb is None else offer.gpu_memory_gb
-        performance = performance_tflops(offer)
-        perf = nan if performance is None else performance
-        numbers = (
-            price,
-            price / offer.gpu_count,
-            float(offer.gpu_count),
-            memory,
-            memory * offer.gpu_count,
-            _number(offer.vcpus),
-            _number(offer.ram_gb),
-            _number(offer.storage_gb),
-            perf,
-            perf / price,
-            AVAILABILITY_SCORE[offer.availability_status],
-            float(offer.spot),
-            float(offer.resold_from is not None),
-        )
-        categories = (
-            vocabulary.code("provider", offer.provider),
-            vocabulary.code("gpu_type", offer.gpu_type),
-            vocabulary.code("vendor", offer.gpu_vendor),
-            vocabulary.code("region", offer.region),
-            vocabulary.code("continent", continent(offer.country)),
-            vocabulary.code("cpu_arch", offer.cpu_arch),
-            vocabulary.code("availability", offer.availability_status.value),
-        )
-        compliance = 0
-        for tag in offer.compliance_tags:
-            compliance |= 1 << vocabulary.code("compliance", tag)
-        return cls(numbers, categories, compliance)
-
-
-def _number(value: float | None) -> float:
-    return float("nan") if value is None else float(value)
+ID_WIDTH = 36
+_INITIAL_SLOTS = 1024
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,9 +31,10 @@ class OfferIndex:
     fingerprint: str
     built_at: float
     ids: NDArray[np.bytes_]
-    """Offer ids (ASCII, sorted): comparable for keyset cursors, and joined into pinned pages."""
-    offers: list[Offer]
-    rendered: list[bytes]
+    """Offer ids (ASCII, sorted): comparable for keyset cursors, and joined into pinned orders."""
+    offers: NDArray[Any]
+    rendered: NDArray[Any]
+    """Each offer's JSON bytes, rendered once when it arrived."""
     numbers: dict[str, NDArray[np.float64]]
     categories: dict[str, NDArray[np.int32]]
     compliance: NDArray[np.int64]
@@ -134,37 +42,90 @@ class OfferIndex:
 
     @property
     def size(self) -> int:
-        return len(self.offers)
+        return len(self.ids)
 
-    @classmethod
-    def build(
-        cls,
-        fingerprint: str,
-        offers: Mapping[str, Offer],
-        rendered: Mapping[str, bytes],
-        rows: Mapping[str, Row],
-        vocabulary: Vocabulary,
-    ) -> OfferIndex:
-        ids = sorted(offers)
-        ordered_rows = [rows[offer_id] for offer_id in ids]
-        n = len(ids)
-        numbers = np.array([row.numbers for row in ordered_rows], dtype=np.float64).reshape(n, len(NUMBERS))
-        categories = np.array([row.categories for row in ordered_rows], dtype=np.int32).reshape(n, len(CATEGORIES))
-        return cls(
+    def rows_of(self, offer_ids: list[bytes]) -> list[int]:
+        """Rows of the given ids that are still in this snapshot, in the order given."""
+        if not self.size or not offer_ids:
+            return []
+        wanted = np.array(offer_ids, dtype=f"S{ID_WIDTH}")
+        positions = np.minimum(np.searchsorted(self.ids, wanted), self.size - 1)
+        return [int(p) for p in positions[self.ids[positions] == wanted]]
+
+
+class Columns:
+    """One slot per live offer, in growable arrays; freed slots are reused."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        self._slots: dict[str, int] = {}
+        self._free: list[int] = []
+        self._capacity = 0
+        self._numbers: dict[str, NDArray[np.float64]] = {}
+        self._categories: dict[str, NDArray[np.int32]] = {}
+        self._compliance = np.zeros(0, dtype=np.int64)
+        self._ids = np.zeros(0, dtype=f"S{ID_WIDTH}")
+        self._offers = np.empty(0, dtype=object)
+        self._rendered = np.empty(0, dtype=object)
+        self._membership = 0
+        self._order: NDArray[np.intp] = np.empty(0, dtype=np.intp)
+        self._order_membership = -1
+        self._grow(_INITIAL_SLOTS)
+
+    def put(self, offer_id: str, offer: Offer, rendered: bytes, row: Row) -> None:
+        slot = self._slots.get(offer_id)
+        if slot is None:
+            if not self._free:
+                self._grow(self._capacity * 2)
+            slot = self._slots[offer_id] = self._free.pop()
+            self._ids[slot] = offer_id.encode()
+            self._membership += 1
+        for name, value in zip(NUMBERS, row.numbers, strict=True):
+            self._numbers[name][slot] = value
+        for name, code in zip(CATEGORIES, row.categories, strict=True):
+            self._categories[name][slot] = code
+        self._compliance[slot] = row.compliance
+        self._offers[slot] = offer
+        self._rendered[slot] = rendered
+
+    def remove(self, offer_id: str) -> None:
+        slot = self._slots.pop(offer_id, None)
+        if slot is not None:
+            self._offers[slot] = self._rendered[slot] = None
+            self._free.append(slot)
+            self._membership += 1
+
+    def snapshot(self, fingerprint: str) -> OfferIndex:
+        if self._order_membership != self._membership:
+            live = np.fromiter(self._slots.values(), dtype=np.intp, count=len(self._slots))
+            self._order = live[np.argsort(self._ids[live], kind="stable")]
+            self._order_membership = self._membership
+        order = self._order
+        return OfferIndex(
             fingerprint=fingerprint,
             built_at=time.monotonic(),
-            ids=np.array([offer_id.encode() for offer_id in ids], dtype="S36"),
-            offers=[offers[offer_id] for offer_id in ids],
-            rendered=[rendered[offer_id] for offer_id in ids],
-            numbers={name: np.ascontiguousarray(numbers[:, j]) for j, name in enumerate(NUMBERS)},
-            categories={name: np.ascontiguousarray(categories[:, j]) for j, name in enumerate(CATEGORIES)},
-            compliance=np.array([row.compliance for row in ordered_rows], dtype=np.int64),
-            vocabulary=vocabulary,
+            ids=self._ids[order],
+            offers=self._offers[order],
+            rendered=self._rendered[order],
+            numbers={name: column[order] for name, column in self._numbers.items()},
+            categories={name: column[order] for name, column in self._categories.items()},
+            compliance=self._compliance[order],
+            vocabulary=self.vocabulary,
         )
 
-    def rows_of(self, offer_ids: Iterable[bytes]) -> list[int]:
-        """Rows of the given ids that are still in this snapshot, in the order given."""
-        wanted = np.array(list(offer_ids), dtype="S36")
-        positions = np.searchsorted(self.ids, wanted)
-        found = (positions < self.size) & (self.ids[np.minimum(positions, max(self.size - 1, 0))] == wanted)
-        return [int(p) for p, ok in zip(positions, found, strict=True) if ok] if self.size else []
+    def _grow(self, capacity: int) -> None:
+        extra = capacity - self._capacity
+
+        def grown(array: NDArray[Any], fill: Any) -> NDArray[Any]:
+            return np.concatenate([array, np.full(extra, fill, dtype=array.dtype)])
+
+        self._numbers = {name: grown(self._numbers.get(name, np.zeros(0)), np.nan) for name in NUMBERS}
+        self._categories = {
+            name: grown(self._categories.get(name, np.zeros(0, dtype=np.int32)), -1) for name in CATEGORIES
+        }
+        self._compliance = grown(self._compliance, 0)
+        self._ids = grown(self._ids, b"")
+        self._offers = grown(self._offers, None)
+        self._rendered = grown(self._rendered, None)
+        self._free.extend(range(capacity - 1, self._capacity - 1, -1))
+        self._capacity = capacity

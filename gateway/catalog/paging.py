@@ -2,7 +2,9 @@
 
 The first page of a query fixes the whole order: the ids of every matching offer, in order,
 are pinned in the shared cache (L2 and Redis) for ``pin_ttl_s``, and each cursor names that
-pinned order and an offset into it. Paging through it, on any gateway instance, yields every
+pinned order and an offset into it. The first page itself needs only its own offers (a
+partition, not a sort), so the full order is computed and pinned just after it is answered; a
+next page asked of this instance meanwhile waits for it. Paging through it, on any gateway instance, yields every
 offer exactly once however prices change meanwhile; each item shows the offer as it is now
 (an offer withdrawn since is left out). When the pinned order has expired, or Redis and this
 instance's L2 both lost it, the cursor still carries the last offer's sort key and id, and the
@@ -14,6 +16,7 @@ Cursors are signed, so a client cannot forge or alter one (``BadCursor``, a 400)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -25,10 +28,9 @@ import orjson
 from numpy.typing import NDArray
 
 from gpubroker.core.cache import TwoTierCache
-from gpubroker.gateway.catalog.index import OfferIndex
-from gpubroker.gateway.catalog.query import OfferQuery, ordered, position_after
+from gpubroker.gateway.catalog.index import ID_WIDTH, OfferIndex
+from gpubroker.gateway.catalog.query import OfferQuery, first, matching, ordered, position_after, sort_keys
 
-ID_WIDTH = 36
 _SIGNATURE_BYTES = 16
 
 
@@ -58,26 +60,46 @@ class Pager:
         self._cache = cache
         self._key = signing_key
         self._pin_ttl_s = pin_ttl_s
+        self._pinning: dict[str, asyncio.Task[None]] = {}
 
     async def page(self, index: OfferIndex, query: OfferQuery, cursor: str | None) -> QueryPage:
         if cursor is None:
             return await self._first_page(index, query)
         position = self.decode(cursor, query)
-        pinned = await self._cache.get(_pin_key(position.pin)) if position.pin else None
+        pinned = None
+        if position.pin is not None:
+            pending = self._pinning.get(position.pin)
+            if pending is not None:
+                await asyncio.shield(pending)
+            pinned = await self._cache.get(_pin_key(position.pin))
         if pinned is not None:
             return self._pinned_page(index, query, position, pinned)
         return self._keyset_page(index, query, position)
 
     async def _first_page(self, index: OfferIndex, query: OfferQuery) -> QueryPage:
-        rows, keys = ordered(index, query)
-        page = rows[: query.limit]
+        rows = matching(index, query)
+        keys = sort_keys(index, rows, query)
+        top = first(keys, query.limit)
+        page = rows[top]
         next_cursor = None
         if len(rows) > query.limit:
             pin = hashlib.blake2b(f"{index.fingerprint}:{query.shape()}".encode(), digest_size=12).hexdigest()
-            await self._cache.put(_pin_key(pin), index.ids[rows].tobytes(), self._pin_ttl_s)
-            last = query.limit - 1
-            next_cursor = self.encode(Cursor(query.shape(), pin, query.limit, float(keys[last]), _id(index, page[-1])))
+            self._pin_soon(pin, index, rows, keys)
+            last = Cursor(query.shape(), pin, query.limit, float(keys[top[-1]]), _id(index, page[-1]))
+            next_cursor = self.encode(last)
         return QueryPage([index.rendered[row] for row in page], len(rows), next_cursor, pinned=True)
+
+    def _pin_soon(self, pin: str, index: OfferIndex, rows: NDArray[np.intp], keys: NDArray[np.float64]) -> None:
+        if pin in self._pinning:
+            return
+
+        async def store() -> None:
+            # numpy sorts without the GIL: a 100k-offer order does not hold up other requests
+            order = await asyncio.to_thread(np.argsort, keys, kind="stable")
+            await self._cache.put(_pin_key(pin), index.ids[rows[order]].tobytes(), self._pin_ttl_s)
+
+        task = self._pinning[pin] = asyncio.get_running_loop().create_task(store())
+        task.add_done_callback(lambda _: self._pinning.pop(pin, None))
 
     def _pinned_page(self, index: OfferIndex, query: OfferQuery, position: Cursor, pinned: bytes) -> QueryPage:
         total = len(pinned) // ID_WIDTH

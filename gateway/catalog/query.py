@@ -75,6 +75,19 @@ def ordered(index: OfferIndex, query: OfferQuery) -> tuple[NDArray[np.intp], NDA
     return rows[order], keys[order]
 
 
+def first(keys: NDArray[np.float64], k: int) -> NDArray[np.intp]:
+    """Positions of the ``k`` smallest keys, in order (as ``ordered`` would place them), without
+    sorting the rest: a first page costs a partition, not a sort of the whole result."""
+    if k >= len(keys):
+        return np.argsort(keys, kind="stable")
+    threshold = np.partition(keys, k - 1)[k - 1]
+    if np.isnan(threshold):  # fewer than k known keys: the page reaches into the unknowns
+        return np.argsort(keys, kind="stable")[:k]
+    # Everything below the k-th key, and every tie with it, so the tie-break by id is exact.
+    candidates = np.flatnonzero(keys <= threshold)
+    return candidates[np.argsort(keys[candidates], kind="stable")][:k]
+
+
 def position_after(
     index: OfferIndex, rows: NDArray[np.intp], keys: NDArray[np.float64], key: float, offer_id: bytes
 ) -> int:

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from gpubroker.core.events import ProviderEvent
 from gpubroker.core.offer import Offer, Source
-from gpubroker.gateway.catalog.index import OfferIndex, Row, Vocabulary
+from gpubroker.gateway.catalog.index import Columns, OfferIndex
+from gpubroker.gateway.catalog.rows import Row, Vocabulary
 
 HealthStatus = Literal["healthy", "degraded", "unhealthy"]
 
@@ -75,19 +76,23 @@ class ProviderState:
 
 @dataclass
 class Catalog:
-    """Offers by id, each with its JSON rendered once and its index row, and every provider's
-    state. ``version`` counts changes, so a reader knows when its snapshot is out of date."""
+    """Offers by id, each with its JSON rendered once and kept in the query columns, and every
+    provider's state. ``version`` counts changes, so a reader knows when its snapshot is out of
+    date."""
 
     offers: dict[str, Offer] = field(default_factory=dict)
     providers: dict[str, ProviderState] = field(default_factory=dict)
     rendered: dict[str, bytes] = field(default_factory=dict)
-    rows: dict[str, Row] = field(default_factory=dict)
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     version: int = 0
+    _columns: Columns = field(init=False)
     _offer_digest: int = 0
     _offer_hashes: dict[str, int] = field(default_factory=dict)
     _provider_hashes: dict[str, int] = field(default_factory=dict)
     _offers_per_provider: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._columns = Columns(self.vocabulary)
 
     def apply_offer(self, offer_id: str, offer: Offer | None) -> Offer | None:
         """Upsert (or delete, for ``None``) an offer; returns the offer it replaced."""
@@ -95,23 +100,24 @@ class Catalog:
         previous = self.offers.pop(offer_id, None)
         self._offer_digest ^= self._offer_hashes.pop(offer_id, 0)
         self.rendered.pop(offer_id, None)
-        self.rows.pop(offer_id, None)
         if previous is not None:
             self._offers_per_provider[previous.provider] -= 1
         if offer is not None and row is not None:
             rendered = offer.to_bytes()
             self.offers[offer_id] = offer
             self.rendered[offer_id] = rendered
-            self.rows[offer_id] = row
+            self._columns.put(offer_id, offer, rendered, row)
             self._offers_per_provider[offer.provider] += 1
             digest = _hash(rendered)
             self._offer_hashes[offer_id] = digest
             self._offer_digest ^= digest
+        else:
+            self._columns.remove(offer_id)
         self.version += 1
         return previous
 
     def build_index(self) -> OfferIndex:
-        return OfferIndex.build(self.fingerprint, self.offers, self.rendered, self.rows, self.vocabulary)
+        return self._columns.snapshot(self.fingerprint)
 
     def apply_event(self, event: ProviderEvent) -> ProviderState:
         state = self.providers.setdefault(event.provider, ProviderState(event.provider))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from decimal import Decimal
 from typing import Any
@@ -17,10 +18,10 @@ from gpubroker.core.gpus import resolve
 from gpubroker.core.offer import Availability, Offer, offer_id
 from gpubroker.gateway.catalog import ranking
 from gpubroker.gateway.catalog.filters import RANGES, OfferFilters
-from gpubroker.gateway.catalog.index import AVAILABILITY_SCORE
 from gpubroker.gateway.catalog.paging import Pager
 from gpubroker.gateway.catalog.performance import performance_tflops
 from gpubroker.gateway.catalog.query import SORTS, OfferQuery, matching, ordered
+from gpubroker.gateway.catalog.rows import AVAILABILITY_SCORE
 from gpubroker.gateway.catalog.store import Catalog
 from tests.core.test_topsis import reference as topsis_reference
 from tests.gateway.conftest import NOW
@@ -221,6 +222,8 @@ async def test_an_expired_pin_resumes_after_the_last_offer_seen() -> None:
     page = await pager.page(catalog.build_index(), query, None)
     seen = list(page.rendered)
     while page.next_cursor is not None:
+        while pager._pinning:  # let the pin be written, then lose it
+            await asyncio.sleep(0)
         cache._l2.clear()  # the pinned order is gone (expired, or never reached this instance)
         page = await pager.page(catalog.build_index(), query, page.next_cursor)
         assert not page.pinned

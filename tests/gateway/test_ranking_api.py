@@ -1,8 +1,8 @@
 import pytest
 from django.test import AsyncClient
 
-from gpubroker.gateway.catalog.index import AVAILABILITY_SCORE
 from gpubroker.gateway.catalog.performance import performance_tflops
+from gpubroker.gateway.catalog.rows import AVAILABILITY_SCORE
 from tests.core.test_topsis import reference
 from tests.gateway.conftest import offer
 
