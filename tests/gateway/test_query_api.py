@@ -249,3 +249,19 @@ async def test_repeated_gets_come_from_the_fast_path(publish, runtime: GatewayRu
     status, changed, body = await call.get("/api/v2/providers", b"gpu=H100")
     assert runtime.fastpath.hits == 2, "a changed catalogue must not be answered from the fast path"
     assert changed[b"etag"] != headers[b"etag"] and 50.0 in {i["price_per_hour"] for i in orjson.loads(body)["items"]}
+
+
+async def test_openapi_document_lists_every_endpoint_and_filter(client: AsyncClient, runtime: GatewayRuntime) -> None:
+    document = (await client.get("/api/v2/openapi.json")).json()
+    assert {
+        "/api/v2/providers",
+        "/api/v2/providers/ranking",
+        "/api/v2/providers/query",
+        "/api/v2/providers/bulk/query",
+        "/api/v2/providers/decide",
+        "/api/v2/providers/{offer_id}",
+        "/api/v2/gpus",
+        "/api/v2/analytics/price-history",
+    } <= document["paths"].keys()
+    listed = {p["name"] for p in document["paths"]["/api/v2/providers"]["get"]["parameters"]}
+    assert {"min_gpus", "continent", "compliance", "cpu_arch", "max_price_per_gpu", "sort", "cursor"} <= listed
