@@ -55,10 +55,14 @@ class BulkQuery(Schema):
 async def list_offers(request: HttpRequest, filters: Query[params.ListParams]) -> HttpResponse:
     params.reject_unknown(request.GET.keys(), LIST_FIELDS)
     runtime, index = _snapshot()
-    body = await _offer_page(
-        runtime, index, params.list_query(filters, runtime.catalog.provider_names()), filters.cursor
-    )
-    return respond(request, runtime, "api/v2/providers", body, fingerprint=index.fingerprint)
+    query = params.list_query(filters, runtime.catalog.provider_names())
+
+    async def render(index: OfferIndex) -> bytes:
+        return await _offer_page(runtime, index, query, filters.cursor)
+
+    refresh = render if filters.cursor is None else None  # first pages are what is asked again
+    body = await render(index)
+    return respond(request, runtime, "api/v2/providers", body, fingerprint=index.fingerprint, refresh=refresh)
 
 
 @api.get(
@@ -72,9 +76,13 @@ async def rank_offers(request: HttpRequest, filters: Query[params.RankingParams]
     query = OfferQuery(
         params.filters(filters, runtime.catalog.provider_names()), "topsis", params.weights(filters), filters.limit
     )
-    key = _cache_key(index, "ranking", [query.shape(), query.limit])
-    body = await runtime.cache.get_or_compute(key, lambda: _render_ranking(runtime, index, query))
-    return respond(request, runtime, "api/v2/providers/ranking", body, fingerprint=index.fingerprint)
+
+    async def render(index: OfferIndex) -> bytes:
+        key = _cache_key(index, "ranking", [query.shape(), query.limit])
+        return await runtime.cache.get_or_compute(key, lambda: _render_ranking(runtime, index, query))
+
+    body = await render(index)
+    return respond(request, runtime, "api/v2/providers/ranking", body, fingerprint=index.fingerprint, refresh=render)
 
 
 @api.post(

@@ -7,22 +7,35 @@ An entry is only used while the catalogue still has the fingerprint it was rende
 for data that changes only with a release, until it expires), so it can never serve an answer
 the catalogue has moved past; a miss falls through to Django, which renders and stores again.
 Entries are bounded (LRU) like the rest of L2.
+
+Popular answers are kept current off the request path: an entry stored with a ``refresh``
+recipe is re-rendered for the new catalogue when it changes (``refresh``, run by the runtime), so
+the next client asking finds it ready instead of paying for the miss.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpubroker.gateway.middleware import LATENCY, REQUESTS
 
+if TYPE_CHECKING:
+    from gpubroker.gateway.catalog.index import OfferIndex
+
+log = logging.getLogger(__name__)
+
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Recipe = Callable[["OfferIndex"], Awaitable[bytes]]
+"""Renders an entry's body again for a newer catalogue snapshot."""
 GZIP_MIN_BYTES = 1024
+REFRESH_MOST_RECENT = 64
 
 
 @dataclass(frozen=True)
@@ -36,12 +49,16 @@ class Prepared:
     fingerprint: str | None
     """The catalogue it was rendered from; None when it does not depend on the catalogue."""
     expires_at: float
+    ttl_s: float
+    refresh: Recipe | None = None
 
     @classmethod
-    def of(cls, route: str, body: bytes, *, fingerprint: str | None, ttl_s: float) -> Prepared:
+    def of(
+        cls, route: str, body: bytes, *, fingerprint: str | None, ttl_s: float, refresh: Recipe | None = None
+    ) -> Prepared:
         gzipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
         etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
-        return cls(route, body, gzipped, etag, fingerprint, time.monotonic() + ttl_s)
+        return cls(route, body, gzipped, etag, fingerprint, time.monotonic() + ttl_s, ttl_s, refresh)
 
     def headers(self, accept_encoding: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
         headers = [(b"content-type", b"application/json"), (b"etag", self.etag), (b"vary", b"Accept-Encoding")]
@@ -68,15 +85,38 @@ class FastPath:
             self._entries.popitem(last=False)
 
     def lookup(self, path: str, query_string: bytes) -> Prepared | None:
-        prepared = self._entries.get((path, query_string))
+        key = (path, query_string)
+        prepared = self._entries.get(key)
         if prepared is None:
             return None
-        if prepared.expires_at <= time.monotonic() or (
-            prepared.fingerprint is not None and prepared.fingerprint != self._fingerprint()
-        ):
-            del self._entries[(path, query_string)]
+        if prepared.expires_at <= time.monotonic():
+            del self._entries[key]
+            return None
+        if prepared.fingerprint is not None and prepared.fingerprint != self._fingerprint():
+            if prepared.refresh is None:  # a refreshable entry stays, to be re-rendered for the new catalogue
+                del self._entries[key]
             return None
         return prepared
+
+    async def refresh(self, index: OfferIndex) -> int:
+        """Re-render the most recently used refreshable entries for ``index``; returns how many."""
+        recent = [
+            (key, prepared)
+            for key, prepared in reversed(self._entries.items())
+            if prepared.refresh is not None and prepared.fingerprint != index.fingerprint
+        ][:REFRESH_MOST_RECENT]
+        for key, prepared in recent:
+            assert prepared.refresh is not None
+            try:
+                body = await prepared.refresh(index)
+            except Exception:
+                log.exception("could not refresh %s?%s; it will be rendered on request", key[0], key[1].decode())
+                continue
+            if key in self._entries:  # not evicted meanwhile; keep its place in the LRU order
+                self._entries[key] = Prepared.of(
+                    prepared.route, body, fingerprint=index.fingerprint, ttl_s=prepared.ttl_s, refresh=prepared.refresh
+                )
+        return len(recent)
 
     async def serve(self, scope: MutableMapping[str, Any], send: Send) -> bool:
         """Answer a GET from the table; False when it holds nothing current for it."""

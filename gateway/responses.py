@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from gpubroker.gateway.fastpath import Prepared
+from gpubroker.gateway.fastpath import Prepared, Recipe
 from gpubroker.gateway.runtime import GatewayRuntime
 
 
@@ -17,8 +17,11 @@ def respond(
     *,
     fingerprint: str | None,
     ttl_s: float | None = None,
+    refresh: Recipe | None = None,
 ) -> HttpResponse:
-    prepared = Prepared.of(route, body, fingerprint=fingerprint, ttl_s=ttl_s or runtime.settings.cache_ttl_s)
+    """``refresh``, when given, re-renders the body for a newer catalogue (see ``FastPath``)."""
+    ttl_s = ttl_s or runtime.settings.cache_ttl_s
+    prepared = Prepared.of(route, body, fingerprint=fingerprint, ttl_s=ttl_s, refresh=refresh)
     if request.method == "GET":
         runtime.fastpath.store(request.path, request.META.get("QUERY_STRING", "").encode(), prepared)
     if request.headers.get("If-None-Match", "").encode() == prepared.etag:

@@ -49,7 +49,8 @@ class GatewayRuntime:
         )
         self.pager = Pager(self.cache, settings.signing_key.encode(), pin_ttl_s=settings.cursor_ttl_s)
         self.fastpath = FastPath(lambda: self.catalog.fingerprint, max_entries=settings.cache_max_entries)
-        self.ingest = Ingest(self.bus, self.catalog)
+        self._changed = asyncio.Event()
+        self.ingest = Ingest(self.bus, self.catalog, on_change=self._changed.set)
         self._index: OfferIndex | None = None
         self._indexed_version = -1
         self.warmed = 0
@@ -63,6 +64,7 @@ class GatewayRuntime:
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
         self._tasks.append(asyncio.create_task(self._warm_when_caught_up(), name="warm"))
+        self._tasks.append(asyncio.create_task(self._refresh_on_change(), name="refresh"))
         self._tasks.append(asyncio.create_task(retention.run_periodically(self.settings), name="retention"))
         if self.run_workers:
             await self._start_workers()
@@ -87,6 +89,17 @@ class GatewayRuntime:
         index = self.catalog.build_index()
         self.warmed = await self.cache.warm(f"{index.fingerprint}:")
         log.info("catalogue rebuilt (%d offers); warmed %d cached answers from Redis", index.size, self.warmed)
+
+    async def _refresh_on_change(self) -> None:
+        """Re-render the popular answers when the catalogue changes, off the request path."""
+        while True:
+            await self._changed.wait()
+            await asyncio.sleep(self.settings.index_refresh_s)  # let a burst of changes land first
+            self._changed.clear()
+            try:
+                await self.fastpath.refresh(self.index())
+            except Exception:
+                log.exception("refreshing cached answers failed; they will be rendered on request")
 
     async def _start_workers(self) -> None:
         from gpubroker.workers.worker import ProviderWorker
