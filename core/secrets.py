@@ -18,6 +18,7 @@ from typing import Protocol
 from gpubroker.core.errors import CredentialsUnavailable
 from gpubroker.core.provider import Credentials
 from gpubroker.core.settings import Settings
+from gpubroker.core.vault import VaultKV
 
 MAX_STALE_S = 3600.0
 
@@ -59,16 +60,11 @@ class VaultSecretStore:
         max_stale_s: float = MAX_STALE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        import hvac
-
-        self._client = hvac.Client(url=addr, token=token, timeout=timeout_s)
-        self._role_id, self._secret_id = role_id, secret_id
-        self._mount, self._prefix = mount, prefix.strip("/")
+        self._vault = VaultKV(addr, token=token, role_id=role_id, secret_id=secret_id, mount=mount, timeout_s=timeout_s)
+        self._prefix = prefix.strip("/")
         self._max_stale_s = max_stale_s
         self._clock = clock
         self._cache: dict[str, tuple[float, Credentials]] = {}
-        self._renew_at: float | None = None  # monotonic time to renew the token; None: never
-        self._token_known = False
 
     async def credentials(self, provider: str) -> Credentials:
         try:
@@ -80,39 +76,8 @@ class VaultSecretStore:
         return creds
 
     def _read(self, provider: str) -> dict[str, str]:
-        import hvac.exceptions
-
-        self._keep_token_alive()
-        try:
-            answer = self._client.secrets.kv.v2.read_secret_version(
-                path=f"{self._prefix}/{provider}", mount_point=self._mount, raise_on_deleted_version=True
-            )
-        except hvac.exceptions.InvalidPath:
-            return {}  # no credentials stored for this provider: a public API
-        return {str(k): str(v) for k, v in answer["data"]["data"].items()}
-
-    def _keep_token_alive(self) -> None:
-        """Log in (AppRole) or learn the token's lease, and renew it when two thirds of the lease
-        have passed, so it never expires under a running worker."""
-        now = time.monotonic()
-        if self._role_id and not self._token_known:
-            self._lease(self._client.auth.approle.login(role_id=self._role_id, secret_id=self._secret_id)["auth"], now)
-        elif not self._token_known:
-            data = self._client.auth.token.lookup_self()["data"]
-            self._lease({"lease_duration": data.get("ttl", 0), "renewable": data.get("renewable", False)}, now)
-        elif self._renew_at is not None and now >= self._renew_at:
-            try:
-                self._lease(self._client.auth.token.renew_self()["auth"], now)
-            except Exception:
-                if not self._role_id:
-                    raise
-                self._token_known = False  # the lease ran out: log in again
-                self._keep_token_alive()
-
-    def _lease(self, auth: dict[str, object], now: float) -> None:
-        duration = float(auth.get("lease_duration") or 0)  # type: ignore[arg-type]
-        self._token_known = True
-        self._renew_at = now + duration * 2 / 3 if duration > 0 and (auth.get("renewable") or self._role_id) else None
+        # Nothing stored for a provider means a public API: no credentials.
+        return self._vault.read_now(f"{self._prefix}/{provider}") or {}
 
     def _cached(self, provider: str, *, reason: str) -> Credentials:
         cached = self._cache.get(provider)

@@ -59,5 +59,6 @@ class GatewayApplication:
             elif message["type"] == "lifespan.shutdown":
                 if self.runtime is not None:
                     await self.runtime.stop()
+                log.info("gateway stopped")
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -1,4 +1,4 @@
-"""Production ASGI entry point: ``uvicorn gpubroker.gateway.asgi:application``."""
+"""Production ASGI entry point: ``granian --interface asgi --loop uvloop gpubroker.gateway.asgi:application``."""
 
 from gpubroker.gateway.app import GatewayApplication
 

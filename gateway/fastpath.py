@@ -15,6 +15,7 @@ the next client asking finds it ready instead of paying for the miss.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import logging
@@ -24,7 +25,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gpubroker.gateway.middleware import LATENCY, REQUESTS
+from prometheus_client import Counter
 
 if TYPE_CHECKING:
     from gpubroker.gateway.catalog.index import OfferIndex
@@ -36,6 +37,12 @@ Recipe = Callable[["OfferIndex"], Awaitable[bytes]]
 """Renders an entry's body again for a newer catalogue snapshot."""
 GZIP_MIN_BYTES = 1024
 REFRESH_MOST_RECENT = 64
+HITS = Counter(
+    "gpubroker_fast_path_hits_total",
+    "GETs answered from pre-rendered bytes (not in gpubroker_http_requests_total, which counts rendered ones).",
+    ["route", "status"],
+)
+Headers = list[tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,10 @@ class Prepared:
     """The catalogue it was rendered from; None when it does not depend on the catalogue."""
     expires_at: float
     ttl_s: float
-    refresh: Recipe | None = None
+    refresh: Recipe | None
+    plain_headers: Headers
+    gzip_headers: Headers
+    not_modified_headers: Headers
 
     @classmethod
     def of(
@@ -58,16 +68,20 @@ class Prepared:
     ) -> Prepared:
         gzipped = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
         etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
-        return cls(route, body, gzipped, etag, fingerprint, time.monotonic() + ttl_s, ttl_s, refresh)
+        common = [(b"content-type", b"application/json"), (b"etag", etag), (b"vary", b"Accept-Encoding")]
+        plain = [*common, (b"content-length", str(len(body)).encode())]
+        zipped = plain if gzipped is None else [
+            *common, (b"content-encoding", b"gzip"), (b"content-length", str(len(gzipped)).encode())
+        ]  # fmt: skip
+        expires_at = time.monotonic() + ttl_s
+        return cls(
+            route, body, gzipped, etag, fingerprint, expires_at, ttl_s, refresh, plain, zipped, [(b"etag", etag)]
+        )
 
-    def headers(self, accept_encoding: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
-        headers = [(b"content-type", b"application/json"), (b"etag", self.etag), (b"vary", b"Accept-Encoding")]
-        body = self.body
+    def headers(self, accept_encoding: bytes) -> tuple[Headers, bytes]:
         if self.gzipped is not None and b"gzip" in accept_encoding:
-            body = self.gzipped
-            headers.append((b"content-encoding", b"gzip"))
-        headers.append((b"content-length", str(len(body)).encode()))
-        return headers, body
+            return self.gzip_headers, self.gzipped
+        return self.plain_headers, self.body
 
 
 class FastPath:
@@ -98,12 +112,15 @@ class FastPath:
             return None
         return prepared
 
-    async def refresh(self, index: OfferIndex) -> int:
-        """Re-render the most recently used refreshable entries for ``index``; returns how many."""
+    async def refresh(self, index: OfferIndex, *, expiring_within_s: float = 0.0) -> int:
+        """Re-render the most recently used refreshable entries that ``index`` has moved past or
+        that expire within ``expiring_within_s``; returns how many."""
+        soon = time.monotonic() + expiring_within_s
         recent = [
             (key, prepared)
             for key, prepared in reversed(self._entries.items())
-            if prepared.refresh is not None and prepared.fingerprint != index.fingerprint
+            if prepared.refresh is not None
+            and (prepared.fingerprint != index.fingerprint or prepared.expires_at < soon)
         ][:REFRESH_MOST_RECENT]
         for key, prepared in recent:
             assert prepared.refresh is not None
@@ -119,8 +136,10 @@ class FastPath:
         return len(recent)
 
     async def serve(self, scope: MutableMapping[str, Any], send: Send) -> bool:
-        """Answer a GET from the table; False when it holds nothing current for it."""
-        started = time.perf_counter()
+        """Answer a GET from the table; False when it holds nothing current for it.
+
+        Hits are counted (``gpubroker_fast_path_hits_total``) but not timed: the latency
+        histogram covers the requests that are rendered, where time is actually spent."""
         prepared = self.lookup(scope["path"], scope["query_string"])
         if prepared is None:
             return False
@@ -131,13 +150,18 @@ class FastPath:
             elif name == b"accept-encoding":
                 accept_encoding = value
         if if_none_match == prepared.etag:
-            status, headers, body = 304, [(b"etag", prepared.etag)], b""
+            status, headers, body = 304, prepared.not_modified_headers, b""
         else:
             status = 200
             headers, body = prepared.headers(accept_encoding)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         self.hits += 1
-        REQUESTS.labels(prepared.route, "GET", str(status)).inc()
-        LATENCY.labels(prepared.route).observe(time.perf_counter() - started)
+        _hit_counter(prepared.route, status).inc()
         return True
+
+
+@functools.cache
+def _hit_counter(route: str, status: int) -> Any:
+    """The labelled counter for a route and status, looked up once (``labels`` takes a lock)."""
+    return HITS.labels(route, str(status))

@@ -91,13 +91,18 @@ class GatewayRuntime:
         log.info("catalogue rebuilt (%d offers); warmed %d cached answers from Redis", index.size, self.warmed)
 
     async def _refresh_on_change(self) -> None:
-        """Re-render the popular answers when the catalogue changes, off the request path."""
+        """Re-render the popular answers off the request path: when the catalogue changes, and
+        before they expire (so no client pays for a re-render at the TTL)."""
+        ahead_s = self.settings.cache_ttl_s / 4
         while True:
-            await self._changed.wait()
-            await asyncio.sleep(self.settings.index_refresh_s)  # let a burst of changes land first
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=ahead_s)
+                await asyncio.sleep(self.settings.index_refresh_s)  # let a burst of changes land first
+            except TimeoutError:
+                pass
             self._changed.clear()
             try:
-                await self.fastpath.refresh(self.index())
+                await self.fastpath.refresh(self.index(), expiring_within_s=ahead_s)
             except Exception:
                 log.exception("refreshing cached answers failed; they will be rendered on request")
 

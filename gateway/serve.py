@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
+from typing import Any
 
 from gpubroker.core.logs import configure_logging
 from gpubroker.core.settings import load_settings
@@ -28,24 +28,39 @@ def prune() -> dict[str, int]:
     return retention.prune(load_settings())
 
 
-def run_up(*, host: str | None, port: int | None) -> int:
-    import uvicorn
-
+def embedded_application() -> Any:
+    """The application ``gpubroker up`` serves: the gateway with every provider's worker inside."""
     from gpubroker.gateway.app import GatewayApplication
+
+    configure_logging(load_settings().log_level)
+    return GatewayApplication(run_workers=True)
+
+
+def run_up(*, host: str | None, port: int | None) -> int:
+    """Serve with granian, the ASGI server chosen by measurement (``bench/cached_get.py``)."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
 
     settings = load_settings()
     configure_logging(settings.log_level)
     migrate()
-    application = GatewayApplication(run_workers=True)
     host = host or settings.host
     port = settings.port if port is None else port
-    config = uvicorn.Config(application, host=host, port=port, lifespan="on", log_config=None, access_log=False)
-    server = uvicorn.Server(config)
+    server = Granian(
+        "gpubroker.gateway.serve:embedded_application",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        loop=Loops.uvloop,
+        log_access=False,
+    )
     print(
         f"GPUBROKER ({settings.mode}) serving on http://{host}:{port}/api/v2/providers  "
         f"(health: http://{host}:{port}/health)",
         file=sys.stderr,
         flush=True,
     )
-    asyncio.run(server.serve())
-    return 0 if server.started else 1
+    server.serve()
+    return 0

@@ -90,6 +90,8 @@ class Catalog:
     _offer_hashes: dict[str, int] = field(default_factory=dict)
     _provider_hashes: dict[str, int] = field(default_factory=dict)
     _offers_per_provider: Counter[str] = field(default_factory=Counter)
+    _fingerprint: str = ""
+    _fingerprint_version: int = -1
 
     def __post_init__(self) -> None:
         self._columns = Columns(self.vocabulary)
@@ -151,10 +153,14 @@ class Catalog:
 
     @property
     def fingerprint(self) -> str:
-        providers = 0
-        for digest in self._provider_hashes.values():
-            providers ^= digest
-        return f"{self._offer_digest:016x}{providers:016x}"
+        """Asked on every fast-path hit, so computed once per change."""
+        if self._fingerprint_version != self.version:
+            providers = 0
+            for digest in self._provider_hashes.values():
+                providers ^= digest
+            self._fingerprint = f"{self._offer_digest:016x}{providers:016x}"
+            self._fingerprint_version = self.version
+        return self._fingerprint
 
 
 def _hash(data: bytes) -> int:

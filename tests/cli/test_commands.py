@@ -100,4 +100,4 @@ def test_up_serves_the_labelled_snapshot_when_providers_are_unreachable(tmp_path
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
     assert f"serving on {url}/api/v2/providers" in output
-    assert "Application shutdown complete" in output and "Traceback" not in output
+    assert "gateway stopped" in output and "Traceback" not in output

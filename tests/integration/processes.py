@@ -25,6 +25,7 @@ from tests.conftest import Services
 BIN = Path(sys.executable).parent
 SERVICES = Path(__file__).resolve().parents[2] / "scripts" / "services"
 T = TypeVar("T")
+GATEWAY = "gpubroker.gateway.asgi:application"
 
 
 def free_port() -> int:
@@ -96,7 +97,7 @@ def gateway_process(env: dict[str, str]) -> Iterator[str]:
     subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
     port = free_port()
     process = subprocess.Popen(
-        [BIN / "uvicorn", "gpubroker.gateway.asgi:application", "--port", str(port), "--lifespan", "on"],
+        [BIN / "granian", "--interface", "asgi", "--loop", "uvloop", "--port", str(port), GATEWAY],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
