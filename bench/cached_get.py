@@ -5,7 +5,8 @@ nginx serving the same bytes from a file, in one run on the same machine.
         [--url '/api/v2/providers?gpu=H100&limit=50'] [--offers 5000]
 
 Every server runs pinned to one core (``taskset -c 0``) and wrk to another (``taskset -c 1``),
-with 64 keep-alive connections sending ``Accept-Encoding: gzip``. The gateway is
+with 64 keep-alive connections sending ``Accept-Encoding: gzip`` and an operator API key (every
+gateway request passes the guard: it is authenticated, and the Admin plan is not rate limited). The gateway is
 ``bench/seeded_gateway.py`` (the production ASGI application with a synthetic catalogue of
 5000 offers, embedded settings, SQLite) under uvicorn with uvloop and httptools, uvicorn with
 asyncio and h11, and granian (ASGI, one worker, one runtime thread, uvloop) with its
@@ -54,6 +55,7 @@ HOST = "127.0.0.1"
 P99_GOAL_MS = 10.0
 WARMUP_S = 2
 QUIET_BUSY = 0.10
+OPERATOR_KEY = "bench-cached-get-operator"  # the Admin plan: authenticated, and not rate limited
 QUIET_WAIT_S = 120
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
@@ -179,7 +181,8 @@ def get(port: int, target: str, *, gzip: bool, timeout: float = 10.0) -> tuple[i
     """One GET; the body exactly as sent (http.client never decompresses)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        connection.request("GET", target, headers={"Accept-Encoding": "gzip"} if gzip else {})
+        headers = {"X-API-Key": OPERATOR_KEY, **({"Accept-Encoding": "gzip"} if gzip else {})}
+        connection.request("GET", target, headers=headers)
         response = connection.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
@@ -199,6 +202,7 @@ def gateway_environment(data_dir: Path, offers: int, now: str) -> dict[str, str]
             "GPUBROKER_MODE": "embedded",
             "GPUBROKER_DATA_DIR": str(data_dir),
             "GPUBROKER_SECRET_KEY": "bench-cached-get",  # the same cursors, so the same bytes, everywhere
+            "GPUBROKER_ADMIN_API_KEY": OPERATOR_KEY,
             "GPUBROKER_LOG_LEVEL": "WARNING",
             "BENCH_OFFERS": str(offers),
             "BENCH_NOW": now,
@@ -278,7 +282,7 @@ def to_ms(value: str, unit: str) -> float:
 
 def wrk(port: int, url: str, *, seconds: int, connections: int, cpu: int) -> Run:
     argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    argv += ["-H", "Accept-Encoding: gzip", f"http://{HOST}:{port}{url}"]
+    argv += ["-H", "Accept-Encoding: gzip", "-H", f"X-API-Key: {OPERATOR_KEY}", f"http://{HOST}:{port}{url}"]
     output = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     rate = re.search(r"Requests/sec:\s*([\d.]+)", output)
     latency: dict[str, float] = {}

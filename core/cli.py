@@ -48,8 +48,21 @@ def _parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="create or update the gateway's database tables")
     migrate.set_defaults(run=_cmd_migrate)
-    prune = commands.add_parser("prune", help="delete price history and health checks past their retention")
+    prune = commands.add_parser("prune", help="delete price history, health checks and audit events past retention")
     prune.set_defaults(run=_cmd_prune)
+
+    users = commands.add_parser("users", help="accounts").add_subparsers(metavar="ACTION")
+    create = users.add_parser("create", help="create a user (the password is read from standard input)")
+    create.add_argument("email")
+    create.add_argument("--plan", default="free", help="free, pro, enterprise or admin (default free)")
+    create.set_defaults(run=_cmd_users_create)
+    plan = users.add_parser("plan", help="change a user's plan")
+    plan.add_argument("email")
+    plan.add_argument("plan", help="free, pro, enterprise or admin")
+    plan.set_defaults(run=_cmd_users_plan)
+    auth = commands.add_parser("auth", help="token signing").add_subparsers(metavar="ACTION")
+    rotate = auth.add_parser("rotate-key", help="sign new tokens with a new key; old tokens verify until they expire")
+    rotate.set_defaults(run=_cmd_auth_rotate)
 
     gpus = commands.add_parser("gpus", help="the GPU catalogue").add_subparsers(metavar="ACTION")
     resolve = gpus.add_parser("resolve", help="resolve raw provider GPU names, one JSON object per line")
@@ -97,6 +110,29 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
     removed = prune()
     print(", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in removed.items()), "removed")
+    return 0
+
+
+def _cmd_users_create(args: argparse.Namespace) -> int:
+    from gpubroker.gateway.identity.commands import create_user
+
+    password = sys.stdin.readline().rstrip("\n")
+    print(f"created user {create_user(args.email, password, args.plan)} ({args.plan})")
+    return 0
+
+
+def _cmd_users_plan(args: argparse.Namespace) -> int:
+    from gpubroker.gateway.identity.commands import set_plan
+
+    set_plan(args.email, args.plan)
+    print(f"{args.email}: {args.plan}")
+    return 0
+
+
+def _cmd_auth_rotate(args: argparse.Namespace) -> int:
+    from gpubroker.gateway.identity.commands import rotate_key
+
+    print(f"signing with key {rotate_key()}; earlier keys verify until their tokens expire")
     return 0
 
 

@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     cursor_ttl_s: float = Field(default=900.0, gt=0, description="How long a query's pinned order keeps paging exact.")
     offer_history_days: int = Field(default=30, ge=1)
     health_history_days: int = Field(default=7, ge=1)
+    audit_history_days: int = Field(default=90, ge=1)
+
+    access_token_ttl_s: int = Field(default=900, ge=60)
+    refresh_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=300)
+    service_token_ttl_s: int = Field(default=3600, ge=60)
+    jwt_key_vault_path: str = "gpubroker/auth/jwt-keys"
+    admin_api_key: str | None = Field(default=None, description="An operator's key with the Admin plan.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser.")
+    trust_forwarded_for: bool = Field(
+        default=False, description="Take the client's address from X-Forwarded-For (behind a trusted proxy only)."
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

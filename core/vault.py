@@ -119,6 +119,7 @@ class LocalKV:
 
     async def write(self, path: str, values: dict[str, str]) -> None:
         file = self._file(path)
+        self._root.mkdir(parents=True, exist_ok=True, mode=0o700)
         file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = file.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -22,6 +22,8 @@ from gpubroker.gateway.catalog import ranking
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.paging import BadCursor
 from gpubroker.gateway.catalog.query import OfferQuery, matching
+from gpubroker.gateway.features import admin, alerts, favorites, integrations, webhooks
+from gpubroker.gateway.identity import api as auth
 from gpubroker.gateway.responses import respond
 from gpubroker.gateway.runtime import GatewayRuntime, current
 from gpubroker.gateway.schemas import (
@@ -41,6 +43,13 @@ api = NinjaAPI(
     urls_namespace="api-v2",
 )
 errors.install(api)
+api.add_router("/auth", auth.router)
+api.add_router("/users", favorites.router)
+api.add_router("/alerts", alerts.router)
+api.add_router("/webhooks", webhooks.router)
+api.add_router("/providers/config/integrations", integrations.router)
+api.add_router("/admin", admin.router)
+
 
 LIST_FIELDS = params.field_names(params.ListParams)
 RANKING_FIELDS = params.field_names(params.RankingParams)

@@ -2,7 +2,9 @@
 
 Django does not handle ASGI lifespan events, so this thin wrapper does: on startup it starts
 the runtime (bus consumer, cache and, embedded, the workers) and on shutdown it drains them.
-Repeated GETs are answered from the fast path (``fastpath.py``) before Django is involved.
+Every request passes the guard (``identity/guard.py``: authentication, permissions, rate
+limits, security headers); repeated GETs are then answered from the fast path
+(``fastpath.py``) before Django is involved.
 ``gpubroker.gateway.asgi:application`` is the production entry point; ``gpubroker up`` builds
 its own with the embedded workers switched on.
 """
@@ -35,11 +37,19 @@ class GatewayApplication:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        elif scope["type"] == "http" and scope["method"] == "GET" and self.runtime is not None:
-            if not await self.runtime.fastpath.serve(scope, send):
-                await self._django(scope, receive, send)
+        elif self.runtime is not None:
+            await self.runtime.guard(scope, receive, send, self._serve)
         else:
             await self._django(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """What the guard lets through: a repeated GET from the fast path, the rest to Django."""
+        if scope["type"] == "http" and scope["method"] == "GET" and await self.runtime.fastpath.serve(scope, send):
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4404, "reason": "no such WebSocket endpoint"})
+            return
+        await self._django(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         from gpubroker.gateway.runtime import GatewayRuntime

@@ -1,4 +1,5 @@
-"""SRS 7.3 retention: price history kept 30 days, provider health checks 7 (both configurable).
+"""SRS 7.3 retention: price history kept 30 days, provider health checks 7, the audit log 90 (all
+configurable).
 
 Every gateway instance prunes once an hour; deleting rows that are already gone is harmless, so
 instances need no coordination. ``gpubroker prune`` runs the same once, for cron or a DAG.
@@ -23,7 +24,7 @@ def prune(settings: Settings, now: datetime | None = None) -> dict[str, int]:
     """Delete what is older than its retention; returns how many rows of each kind went."""
     from django.db import close_old_connections
 
-    from gpubroker.gateway.models import HealthCheck, PriceObservation
+    from gpubroker.gateway.models import AuditEvent, HealthCheck, PriceObservation
 
     close_old_connections()
     now = now or datetime.now(UTC)
@@ -31,7 +32,8 @@ def prune(settings: Settings, now: datetime | None = None) -> dict[str, int]:
         observed_at__lt=now - timedelta(days=settings.offer_history_days)
     ).delete()
     checks, _ = HealthCheck.objects.filter(at__lt=now - timedelta(days=settings.health_history_days)).delete()
-    return {"price_observations": prices, "health_checks": checks}
+    audit, _ = AuditEvent.objects.filter(at__lt=now - timedelta(days=settings.audit_history_days)).delete()
+    return {"price_observations": prices, "health_checks": checks, "audit_events": audit}
 
 
 async def run_periodically(settings: Settings) -> None:

@@ -15,14 +15,20 @@ from typing import TYPE_CHECKING
 from gpubroker.core.bus import Bus, open_bus
 from gpubroker.core.cache import TwoTierCache
 from gpubroker.core.plugins import load_providers
+from gpubroker.core.ratelimit import SlidingWindowLimiter
 from gpubroker.core.secrets import open_secret_store
 from gpubroker.core.settings import Settings
+from gpubroker.core.vault import open_vault
 from gpubroker.gateway import retention
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.ingest import Ingest
 from gpubroker.gateway.catalog.paging import Pager
 from gpubroker.gateway.catalog.store import Catalog
 from gpubroker.gateway.fastpath import FastPath
+from gpubroker.gateway.identity.apikeys import ApiKeys
+from gpubroker.gateway.identity.guard import Guard
+from gpubroker.gateway.identity.keys import KeyRing
+from gpubroker.gateway.identity.tokens import Tokens
 
 if TYPE_CHECKING:
     from gpubroker.workers.worker import ProviderWorker
@@ -51,6 +57,17 @@ class GatewayRuntime:
         self.fastpath = FastPath(lambda: self.catalog.fingerprint, max_entries=settings.cache_max_entries)
         self._changed = asyncio.Event()
         self.ingest = Ingest(self.bus, self.catalog, on_change=self._changed.set)
+        self.vault = open_vault(settings)
+        ttls = {
+            "access": settings.access_token_ttl_s,
+            "refresh": settings.refresh_token_ttl_s,
+            "service": settings.service_token_ttl_s,
+        }
+        self.keys = KeyRing(self.vault, settings.jwt_key_vault_path, max_token_ttl_s=max(ttls.values()))
+        self.tokens = Tokens(self.keys, ttls)  # type: ignore[arg-type]
+        self.api_keys = ApiKeys()
+        self.limiter = SlidingWindowLimiter(settings.redis_url)
+        self.guard = Guard(settings, self.tokens, self.api_keys, self.limiter)
         self._index: OfferIndex | None = None
         self._indexed_version = -1
         self.warmed = 0
@@ -61,7 +78,9 @@ class GatewayRuntime:
 
     async def start(self) -> None:
         global _current
+        await self.keys.load()
         await self.bus.start()
+        self._tasks.append(asyncio.create_task(self._reload_keys(), name="keys"))
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
         self._tasks.append(asyncio.create_task(self._warm_when_caught_up(), name="warm"))
         self._tasks.append(asyncio.create_task(self._refresh_on_change(), name="refresh"))
@@ -89,6 +108,12 @@ class GatewayRuntime:
         index = self.catalog.build_index()
         self.warmed = await self.cache.warm(f"{index.fingerprint}:")
         log.info("catalogue rebuilt (%d offers); warmed %d cached answers from Redis", index.size, self.warmed)
+
+    async def _reload_keys(self) -> None:
+        """Pick up a key rotation done by another instance or the CLI."""
+        while True:
+            await asyncio.sleep(15)
+            await self.keys.refresh_if_due()
 
     async def _refresh_on_change(self) -> None:
         """Re-render the popular answers off the request path: when the catalogue changes, and
@@ -128,6 +153,7 @@ class GatewayRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._stack.aclose()
         await self.cache.close()
+        await self.limiter.close()
         await self.bus.stop()
         if _current is self:
             _current = None

@@ -2,7 +2,9 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+import orjson
 import pytest
 from django.test import AsyncClient
 
@@ -10,6 +12,7 @@ from gpubroker.core import events
 from gpubroker.core.bus.memory import MemoryBus
 from gpubroker.core.offer import Availability, Offer, offer_id
 from gpubroker.core.settings import Settings
+from gpubroker.gateway.app import GatewayApplication
 from gpubroker.gateway.runtime import GatewayRuntime
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -66,3 +69,53 @@ def succeeded(provider: str, *, source: str = "live", offers: int = 0) -> events
     return events.ProviderEvent(
         provider, "poll.succeeded", NOW, {"source": source, "data_as_of": NOW.isoformat(), "offers": offers}
     )
+
+
+class AsgiClient:
+    """Drives the whole ASGI application (guard, fast path, Django) as a server would."""
+
+    def __init__(self, app: GatewayApplication, client: str = "127.0.0.1") -> None:
+        self.app = app
+        self.client = client
+
+    async def get(self, path: str, query: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None) -> Any:
+        return await self.request("GET", path, query=query, headers=headers)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: bytes = b"",
+        headers: list[tuple[bytes, bytes]] | None = None,
+        json: Any = None,
+    ) -> tuple[int, dict[bytes, bytes], bytes]:
+        body = b"" if json is None else orjson.dumps(json)
+        sent: list[dict[str, Any]] = []
+        all_headers = [*(headers or []), *([(b"content-type", b"application/json")] if json is not None else [])]
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+            "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
+            "headers": all_headers, "client": (self.client, 1), "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+        requests = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if requests:
+                return requests.pop()
+            await asyncio.Event().wait()  # the client stays connected until the answer is sent
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await self.app(scope, receive, send)
+        start = sent[0]
+        content = b"".join(m.get("body", b"") for m in sent[1:])
+        return start["status"], {name.lower(): value for name, value in start["headers"]}, content
+
+
+def asgi_client(runtime: GatewayRuntime, client: str = "127.0.0.1") -> AsgiClient:
+    app = GatewayApplication()
+    app.runtime = runtime
+    return AsgiClient(app, client)

@@ -16,10 +16,9 @@ from django.test import AsyncClient
 from gpubroker.core.offer import Offer
 from gpubroker.core.settings import Settings
 from gpubroker.gateway import retention
-from gpubroker.gateway.app import GatewayApplication
 from gpubroker.gateway.models import HealthCheck, PriceObservation
 from gpubroker.gateway.runtime import GatewayRuntime
-from tests.gateway.conftest import NOW, offer, succeeded
+from tests.gateway.conftest import NOW, asgi_client, offer, succeeded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -177,9 +176,10 @@ async def test_retention_keeps_30_days_of_prices_and_7_of_health(publish, runtim
     await runtime.ingest.flush()
     assert await PriceObservation.objects.acount() == 1 and await HealthCheck.objects.acount() == 1
     prune = sync_to_async(retention.prune)
-    assert await prune(Settings(), NOW + timedelta(days=6)) == {"price_observations": 0, "health_checks": 0}
-    assert await prune(Settings(), NOW + timedelta(days=8)) == {"price_observations": 0, "health_checks": 1}
-    assert await prune(Settings(), NOW + timedelta(days=31)) == {"price_observations": 1, "health_checks": 0}
+    nothing = {"price_observations": 0, "health_checks": 0, "audit_events": 0}
+    assert await prune(Settings(), NOW + timedelta(days=6)) == nothing
+    assert await prune(Settings(), NOW + timedelta(days=8)) == {**nothing, "health_checks": 1}
+    assert await prune(Settings(), NOW + timedelta(days=31)) == {**nothing, "price_observations": 1}
 
 
 async def test_concurrent_misses_on_one_query_render_once(
@@ -200,41 +200,8 @@ async def test_concurrent_misses_on_one_query_render_once(
     assert {r.status_code for r in responses} == {200} and calls == 1
 
 
-class AsgiCall:
-    """Drives the ASGI application directly, as a server would."""
-
-    def __init__(self, app: GatewayApplication) -> None:
-        self.app = app
-
-    async def get(self, path: str, query: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None) -> Any:
-        sent: list[dict[str, Any]] = []
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-            "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
-            "headers": headers or [], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
-        }  # fmt: skip
-
-        requests = [{"type": "http.request", "body": b"", "more_body": False}]
-
-        async def receive() -> dict[str, Any]:
-            if requests:
-                return requests.pop()
-            await asyncio.Event().wait()  # the client stays connected until the answer is sent
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await self.app(scope, receive, send)
-        start = sent[0]
-        body = b"".join(m.get("body", b"") for m in sent[1:])
-        return start["status"], {name.lower(): value for name, value in start["headers"]}, body
-
-
 async def test_repeated_gets_come_from_the_fast_path(publish, runtime: GatewayRuntime) -> None:  # type: ignore[no-untyped-def]
-    app = GatewayApplication()
-    app.runtime = runtime
-    call = AsgiCall(app)
+    call = asgi_client(runtime)
     await publish(CATALOGUE)
     status, headers, body = await call.get("/api/v2/providers", b"gpu=H100")
     assert status == 200 and runtime.fastpath.hits == 0
@@ -256,8 +223,7 @@ async def test_repeated_gets_come_from_the_fast_path(publish, runtime: GatewayRu
 
 
 async def test_a_changed_catalogue_is_never_answered_from_the_fast_path(publish, runtime: GatewayRuntime) -> None:  # type: ignore[no-untyped-def]
-    call = AsgiCall(GatewayApplication())
-    call.app.runtime = runtime
+    call = asgi_client(runtime)
     await publish(CATALOGUE)
     await call.get("/api/v2/providers", b"gpu=H100&limit=2")
     runtime.catalog.apply_offer(CATALOGUE[0].id, CATALOGUE[0].model_copy(update={"price_per_hour": Decimal("50")}))

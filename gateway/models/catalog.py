@@ -1,4 +1,4 @@
-"""What the gateway keeps in the database: provider health, its history and the price history.
+"""Provider health, its history and the price history.
 
 Every gateway instance consumes every record, so writes are idempotent: a provider's row is
 upserted, and a price observation is unique per (offer, time) so duplicates are ignored.

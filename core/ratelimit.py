@@ -1,0 +1,121 @@
+"""Sliding-window rate limits, shared by every gateway instance through Redis.
+
+The window is one second, estimated from two fixed windows: the count of the current second
+plus the previous second's count weighted by how much of it still overlaps the sliding window.
+This smooths bursts at window edges (a fixed window would allow twice the limit across one)
+while each check stays one atomic Lua call touching two keys.
+
+When Redis is unreachable the limiter falls back to the same algorithm in this process: each
+instance then enforces the limit on its own (so a client spread over N instances may get up to
+N times the limit) until Redis answers again. That degraded mode is logged, never an outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+WINDOW_MS = 1000
+REDIS_BACKOFF_S = 5.0
+
+_SCRIPT = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+local limit = tonumber(ARGV[1])
+local elapsed = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local estimate = previous * (window - elapsed) / window + current
+if estimate + 1 > limit then
+  return {0, current, previous}
+end
+current = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], window * 2)
+return {1, current, previous}
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after_s: float
+    """How long until one more request fits (0 when allowed)."""
+    reset_s: float
+    """How long until the current window ends."""
+
+
+class SlidingWindowLimiter:
+    def __init__(
+        self, redis_url: str | None, *, prefix: str = "gpubroker:rate:", clock: Callable[[], float] = time.time
+    ) -> None:
+        self._prefix = prefix
+        self._clock = clock
+        self._local: dict[str, int] = {}
+        self._redis = None
+        self._script = None
+        self._redis_down_until = 0.0
+        if redis_url:
+            import redis.asyncio as redis
+
+            self._redis = redis.Redis.from_url(
+                redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, max_connections=64
+            )
+            self._script = self._redis.register_script(_SCRIPT)
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    @property
+    def shared(self) -> bool:
+        """False while the limiter is degraded to per-instance counting."""
+        return self._redis is not None and self._clock() >= self._redis_down_until
+
+    async def check(self, identity: str, limit: int) -> Decision:
+        now_ms = int(self._clock() * 1000)
+        window, elapsed = divmod(now_ms, WINDOW_MS)
+        keys = [f"{self._prefix}{identity}:{window}", f"{self._prefix}{identity}:{window - 1}"]
+        if self.shared:
+            try:
+                allowed, current, previous = await self._script(keys=keys, args=[limit, elapsed, WINDOW_MS])  # type: ignore[misc]
+                return _decision(bool(allowed), int(current), int(previous), limit, elapsed)
+            except Exception as exc:  # Redis trouble degrades to per-instance limits, never to an error
+                log.warning(
+                    "rate limits: Redis unavailable (%s); limiting per instance for %.0fs",
+                    type(exc).__name__,
+                    REDIS_BACKOFF_S,
+                )
+                self._redis_down_until = self._clock() + REDIS_BACKOFF_S
+        return self._check_locally(keys, limit, elapsed, window)
+
+    def _check_locally(self, keys: list[str], limit: int, elapsed: int, window: int) -> Decision:
+        if len(self._local) > 100_000:  # drop windows that can no longer matter
+            self._local = {k: v for k, v in self._local.items() if int(k.rsplit(":", 1)[1]) >= window - 1}
+        current, previous = self._local.get(keys[0], 0), self._local.get(keys[1], 0)
+        allowed = previous * (WINDOW_MS - elapsed) / WINDOW_MS + current + 1 <= limit
+        if allowed:
+            current = self._local[keys[0]] = current + 1
+        return _decision(allowed, current, previous, limit, elapsed)
+
+
+def _decision(allowed: bool, current: int, previous: int, limit: int, elapsed: int) -> Decision:
+    overlap = (WINDOW_MS - elapsed) / WINDOW_MS
+    estimate = previous * overlap + current
+    remaining = max(0, math.floor(limit - estimate))
+    reset_s = (WINDOW_MS - elapsed) / 1000
+    if allowed:
+        return Decision(True, limit, remaining, 0.0, reset_s)
+    # The estimate falls as the previous window slides out; when it cannot fall enough within
+    # this window, the next window starts from this one's count alone.
+    excess = estimate + 1 - limit
+    if previous > 0 and excess <= previous * overlap:
+        wait_s = excess / previous  # seconds of sliding (previous * seconds == requests shed)
+    else:
+        wait_s = reset_s + max(0.0, (current + 1 - limit) / max(current, 1))
+    return Decision(False, limit, 0, wait_s, reset_s)

@@ -1,0 +1,1 @@
+"""What signed-in users keep: favourites, price alerts, webhooks and provider integrations."""

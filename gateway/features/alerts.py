@@ -1,0 +1,89 @@
+"""``/api/v2/alerts``: tell me when an offer matching these filters crosses this price.
+
+The filters are the list endpoint's (validated the same way, so a rule that could never match
+is refused when made); rules are evaluated on price updates by the real-time delivery path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import ConfigDict, Field
+
+from gpubroker.gateway import params
+from gpubroker.gateway.errors import ApiError
+from gpubroker.gateway.identity.api import caller
+from gpubroker.gateway.models import PriceAlert
+from gpubroker.gateway.runtime import current
+from gpubroker.gateway.schemas import Error
+
+router = Router(tags=["alerts"])
+MAX_ALERTS = 100
+
+
+class AlertBody(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    filters: params.OfferFilterParams = Field(default_factory=params.OfferFilterParams)
+    direction: Literal["below", "above"] = "below"
+    price: Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6, description="USD per hour.")]
+    per_gpu: bool = Field(default=False, description="Compare the price per GPU-hour instead of the instance's.")
+
+
+class AlertOut(Schema):
+    id: int
+    filters: dict[str, Any]
+    direction: str
+    price: float
+    per_gpu: bool
+    active: bool
+    created_at: datetime
+    last_triggered_at: datetime | None
+
+
+@router.post("", response={201: AlertOut, 401: Error, 409: Error, 422: Error}, summary="Create a price alert")
+async def create_alert(request: HttpRequest, body: AlertBody) -> Status[dict[str, Any]]:
+    identity = caller(request)
+    params.filters(body.filters, current().catalog.provider_names())  # a 422 now, not a silent rule later
+    if await PriceAlert.objects.filter(user_id=identity.user_id, active=True).acount() >= MAX_ALERTS:
+        raise ApiError(409, None, f"at most {MAX_ALERTS} active alerts")
+    row = await PriceAlert.objects.acreate(
+        user_id=identity.user_id,
+        filters=body.filters.model_dump(exclude_none=True),
+        direction=body.direction,
+        price=body.price,
+        per_gpu=body.per_gpu,
+    )
+    return Status(201, _json(row))
+
+
+@router.get("", response={200: list[AlertOut], 401: Error}, summary="Your price alerts")
+async def list_alerts(request: HttpRequest) -> list[dict[str, Any]]:
+    identity = caller(request)
+    return [_json(row) async for row in PriceAlert.objects.filter(user_id=identity.user_id).order_by("pk")]
+
+
+@router.delete("/{alert_id}", response={204: None, 401: Error, 404: Error}, summary="Delete a price alert")
+async def delete_alert(request: HttpRequest, alert_id: int) -> Status[None]:
+    identity = caller(request)
+    deleted, _ = await PriceAlert.objects.filter(pk=alert_id, user_id=identity.user_id).adelete()
+    if not deleted:
+        raise ApiError(404, "alert_id", f"you have no alert {alert_id}")
+    return Status(204, None)
+
+
+def _json(row: PriceAlert) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "filters": row.filters,
+        "direction": row.direction,
+        "price": float(row.price),
+        "per_gpu": row.per_gpu,
+        "active": row.active,
+        "created_at": row.created_at,
+        "last_triggered_at": row.last_triggered_at,
+    }

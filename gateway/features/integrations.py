@@ -1,0 +1,93 @@
+"""``/api/v2/providers/config/integrations``: an Enterprise user's own provider credentials.
+
+The values go to the vault at once and are never returned, stored in the database or logged;
+the database keeps which provider and which credential names, so a user can see what is set.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import ConfigDict, Field
+
+from gpubroker.core.plugins import ProviderRegistry, load_providers
+from gpubroker.gateway.errors import ApiError
+from gpubroker.gateway.identity import audit
+from gpubroker.gateway.identity.api import caller
+from gpubroker.gateway.models import Integration
+from gpubroker.gateway.runtime import current
+from gpubroker.gateway.schemas import Error
+
+router = Router(tags=["integrations"])
+
+
+class IntegrationBody(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Annotated[str, Field(min_length=1, max_length=64)]
+    credentials: Annotated[dict[str, Annotated[str, Field(min_length=1, max_length=8192)]], Field(min_length=1)]
+
+
+class IntegrationOut(Schema):
+    provider: str
+    fields: list[str]
+    updated_at: datetime
+
+
+@cache
+def _providers() -> ProviderRegistry:
+    return load_providers()
+
+
+@router.post(
+    "", response={201: IntegrationOut, 401: Error, 422: Error, 503: Error}, summary="Store provider credentials"
+)
+async def set_integration(request: HttpRequest, body: IntegrationBody) -> Status[dict[str, Any]]:
+    identity = caller(request)
+    registry = _providers()
+    if body.provider not in registry.names():
+        raise ApiError(422, "provider", f"unknown provider {body.provider!r}; one of: {', '.join(registry.names())}")
+    specs = {spec.name: spec for spec in registry.get(body.provider).info.credentials}
+    unknown = sorted(set(body.credentials) - set(specs))
+    if unknown:
+        raise ApiError(
+            422, "credentials", f"{body.provider} takes {', '.join(specs) or 'no credentials'}, not {unknown[0]!r}"
+        )
+    missing = [name for name, spec in specs.items() if spec.required and name not in body.credentials]
+    if missing:
+        raise ApiError(422, "credentials", f"{body.provider} needs {', '.join(missing)}")
+    row, _ = await Integration.objects.aupdate_or_create(
+        user_id=identity.user_id, provider=body.provider, defaults={"fields": sorted(body.credentials)}
+    )
+    try:
+        await current().vault.write(row.secret_path, dict(body.credentials))
+    except Exception:
+        raise ApiError(503, None, "the secret store is unavailable; nothing was stored, try again") from None
+    await audit.record(request, identity.subject, "integration.set", body.provider)
+    return Status(201, _json(row))
+
+
+@router.get("", response={200: list[IntegrationOut], 401: Error}, summary="Which providers have your credentials")
+async def list_integrations(request: HttpRequest) -> list[dict[str, Any]]:
+    identity = caller(request)
+    return [_json(row) async for row in Integration.objects.filter(user_id=identity.user_id).order_by("provider")]
+
+
+@router.delete("/{provider}", response={204: None, 401: Error, 404: Error}, summary="Remove your credentials")
+async def delete_integration(request: HttpRequest, provider: str) -> Status[None]:
+    identity = caller(request)
+    row = await Integration.objects.filter(user_id=identity.user_id, provider=provider).afirst()
+    if row is None:
+        raise ApiError(404, "provider", f"no credentials stored for {provider!r}")
+    await current().vault.delete(row.secret_path)
+    await row.adelete()
+    await audit.record(request, identity.subject, "integration.delete", provider)
+    return Status(204, None)
+
+
+def _json(row: Integration) -> dict[str, Any]:
+    return {"provider": row.provider, "fields": row.fields, "updated_at": row.updated_at}

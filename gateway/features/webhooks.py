@@ -1,0 +1,112 @@
+"""``/api/v2/webhooks``: where an Enterprise user's events are delivered, signed with HMAC.
+
+The signing secret is made here, shown once and kept in the vault. Each delivery carries
+``X-GPUBROKER-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">``; a receiver
+recomputes it with the secret and rejects old timestamps, which defeats replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import ConfigDict, Field, field_validator
+
+from gpubroker.gateway.errors import ApiError
+from gpubroker.gateway.identity import audit
+from gpubroker.gateway.identity.api import caller
+from gpubroker.gateway.models import Webhook
+from gpubroker.gateway.runtime import current
+from gpubroker.gateway.schemas import Error
+
+router = Router(tags=["webhooks"])
+EVENTS = ("price.alert", "price.change", "provider.health")
+MAX_WEBHOOKS = 20
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+class WebhookBody(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, Field(min_length=8, max_length=500)]
+    events: Annotated[list[Literal["price.alert", "price.change", "provider.health"]], Field(min_length=1)] = [
+        "price.alert"
+    ]
+
+    @field_validator("url")
+    @classmethod
+    def _public_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an http(s) URL")
+        try:
+            address = ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            return url
+        if address.is_private or address.is_loopback or address.is_link_local or address.is_reserved:
+            raise ValueError("must not point at a private, loopback or link-local address")
+        return url
+
+
+class WebhookOut(Schema):
+    id: int
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+
+
+class NewWebhook(WebhookOut):
+    secret: str = Field(description="Shown once: the HMAC key that signs deliveries.")
+
+
+@router.post("", response={201: NewWebhook, 401: Error, 409: Error, 422: Error}, summary="Register a webhook")
+async def create_webhook(request: HttpRequest, body: WebhookBody) -> Status[dict[str, Any]]:
+    identity = caller(request)
+    runtime = current()
+    if not runtime.settings.embedded and not body.url.startswith("https://"):
+        raise ApiError(422, "url", "webhooks are delivered over https only")
+    if await Webhook.objects.filter(user_id=identity.user_id, active=True).acount() >= MAX_WEBHOOKS:
+        raise ApiError(409, None, f"at most {MAX_WEBHOOKS} webhooks")
+    row = await Webhook.objects.acreate(user_id=identity.user_id, url=body.url, events=sorted(set(body.events)))
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    try:
+        await runtime.vault.write(row.secret_path, {"secret": secret})
+    except Exception:
+        await row.adelete()
+        raise ApiError(503, None, "the secret store is unavailable; try again") from None
+    await audit.record(request, identity.subject, "webhook.create", f"{row.pk} {body.url}")
+    return Status(201, {**_json(row), "secret": secret})
+
+
+@router.get("", response={200: list[WebhookOut], 401: Error}, summary="Your webhooks (never their secrets)")
+async def list_webhooks(request: HttpRequest) -> list[dict[str, Any]]:
+    identity = caller(request)
+    return [_json(row) async for row in Webhook.objects.filter(user_id=identity.user_id).order_by("pk")]
+
+
+@router.delete("/{webhook_id}", response={204: None, 401: Error, 404: Error}, summary="Remove a webhook")
+async def delete_webhook(request: HttpRequest, webhook_id: int) -> Status[None]:
+    identity = caller(request)
+    row = await Webhook.objects.filter(pk=webhook_id, user_id=identity.user_id).afirst()
+    if row is None:
+        raise ApiError(404, "webhook_id", f"you have no webhook {webhook_id}")
+    await current().vault.delete(row.secret_path)
+    await row.adelete()
+    await audit.record(request, identity.subject, "webhook.delete", str(webhook_id))
+    return Status(204, None)
+
+
+def _json(row: Webhook) -> dict[str, Any]:
+    return {"id": row.pk, "url": row.url, "events": row.events, "active": row.active, "created_at": row.created_at}

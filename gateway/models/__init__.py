@@ -1,0 +1,20 @@
+"""What the gateway keeps in the database, one module per concern."""
+
+from gpubroker.gateway.models.accounts import ApiKey, RefreshToken, User
+from gpubroker.gateway.models.audit import AuditEvent
+from gpubroker.gateway.models.catalog import HealthCheck, PriceObservation, ProviderStatus
+from gpubroker.gateway.models.features import Favorite, Integration, PriceAlert, Webhook
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Favorite",
+    "HealthCheck",
+    "Integration",
+    "PriceAlert",
+    "PriceObservation",
+    "ProviderStatus",
+    "RefreshToken",
+    "User",
+    "Webhook",
+]
