@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from gpubroker.core.redis_pool import shared_redis
+
 log = logging.getLogger(__name__)
 
 REDIS_BACKOFF_S = 5.0
@@ -60,11 +62,7 @@ class TwoTierCache:
         self._redis = None
         self._redis_down_until = 0.0
         if redis_url:
-            import redis.asyncio as redis
-
-            self._redis = redis.Redis.from_url(
-                redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, max_connections=64
-            )
+            self._redis = shared_redis(redis_url)
 
     async def close(self) -> None:
         if self._redis is not None:

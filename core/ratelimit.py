@@ -18,10 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gpubroker.core.redis_pool import shared_redis
+
 log = logging.getLogger(__name__)
 
 WINDOW_MS = 1000
 REDIS_BACKOFF_S = 5.0
+FAILURES_BEFORE_BACKOFF = 3
 
 _SCRIPT = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -60,12 +63,9 @@ class SlidingWindowLimiter:
         self._redis = None
         self._script = None
         self._redis_down_until = 0.0
+        self._failures = 0
         if redis_url:
-            import redis.asyncio as redis
-
-            self._redis = redis.Redis.from_url(
-                redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, max_connections=64
-            )
+            self._redis = shared_redis(redis_url)
             self._script = self._redis.register_script(_SCRIPT)
 
     async def close(self) -> None:
@@ -84,14 +84,17 @@ class SlidingWindowLimiter:
         if self.shared:
             try:
                 allowed, current, previous = await self._script(keys=keys, args=[limit, elapsed, WINDOW_MS])  # type: ignore[misc]
+                self._failures = 0
                 return _decision(bool(allowed), int(current), int(previous), limit, elapsed)
             except Exception as exc:  # Redis trouble degrades to per-instance limits, never to an error
-                log.warning(
-                    "rate limits: Redis unavailable (%s); limiting per instance for %.0fs",
-                    type(exc).__name__,
-                    REDIS_BACKOFF_S,
-                )
-                self._redis_down_until = self._clock() + REDIS_BACKOFF_S
+                self._failures += 1
+                if self._failures >= FAILURES_BEFORE_BACKOFF:  # not one slow answer: Redis is away
+                    log.warning(
+                        "rate limits: Redis unavailable (%s); limiting per instance for %.0fs",
+                        type(exc).__name__,
+                        REDIS_BACKOFF_S,
+                    )
+                    self._redis_down_until = self._clock() + REDIS_BACKOFF_S
         return self._check_locally(keys, limit, elapsed, window)
 
     def _check_locally(self, keys: list[str], limit: int, elapsed: int, window: int) -> Decision:

@@ -6,9 +6,9 @@ checks caught it.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import ValidationError
+from ninja.errors import HttpError, ValidationError
 
 _SKIPPED_LOCATIONS = {"query", "body", "path", "header", "cookie", "data"}
 
@@ -31,6 +31,16 @@ def install(api: NinjaAPI) -> None:
         return api.create_response(
             request, {"detail": [{"field": exc.field, "message": exc.message}]}, status=exc.status
         )
+
+    @api.exception_handler(HttpError)
+    def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        # Ninja's own refusals, such as a body that is not JSON, in the same shape as ours.
+        field = "body" if exc.status_code == 400 else None
+        return api.create_response(request, {"detail": [{"field": field, "message": str(exc)}]}, status=exc.status_code)
+
+    @api.exception_handler(Http404)
+    def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return api.create_response(request, {"detail": [{"field": None, "message": "not found"}]}, status=404)
 
     @api.exception_handler(ValidationError)
     def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:

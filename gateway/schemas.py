@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from gpubroker.core.offer import Offer
 
@@ -47,17 +47,20 @@ class GpuVariant(BaseModel):
     bandwidth_gbs: float | None
 
 
-class Gpu(BaseModel):
-    name: str
-    vendor: str
-    architecture: str
-    class_: str = Field(alias="class")
-    memory_gb: list[int]
-    aliases: list[str]
-    fp16_tflops: float | None
-    fp32_tflops: float | None
-    bandwidth_gbs: float | None
-    variants: list[GpuVariant]
+Gpu = create_model(
+    "Gpu",
+    __doc__="One GPU family with its datasheet figures (``class`` is datacenter, workstation or consumer).",
+    name=(str, ...),
+    vendor=(str, ...),
+    architecture=(str, ...),
+    memory_gb=(list[int], ...),
+    aliases=(list[str], ...),
+    fp16_tflops=(float | None, ...),
+    fp32_tflops=(float | None, ...),
+    bandwidth_gbs=(float | None, ...),
+    variants=(list[GpuVariant], ...),
+    **{"class": (str, ...)},  # a Python keyword, so the field is declared by name
+)
 
 
 class GpuCatalogue(BaseModel):

@@ -26,6 +26,8 @@ BIN = Path(sys.executable).parent
 SERVICES = Path(__file__).resolve().parents[2] / "scripts" / "services"
 T = TypeVar("T")
 GATEWAY = "gpubroker.gateway.asgi:application"
+OPERATOR_KEY = secrets.token_urlsafe(24)
+"""The operator's key (Admin plan, not rate limited) that these tests read the gateway with."""
 
 
 def free_port() -> int:
@@ -34,11 +36,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def get_json(url: str, data: Any = None) -> Any:
+def get_json(url: str, data: Any = None, *, headers: dict[str, str] | None = None) -> Any:
+    """GET (or, with ``data``, POST as JSON) as the operator, unless ``headers`` say otherwise, and
+    decode the JSON answer."""
     body = None if data is None else json.dumps(data).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"} if body else {})
+    all_headers = {"X-API-Key": OPERATOR_KEY, **({"Content-Type": "application/json"} if body is not None else {})}
+    all_headers |= headers or {}
+    request = urllib.request.Request(url, body, all_headers)
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())
+
+
+def post_json(url: str, data: Any, headers: dict[str, str] | None = None) -> Any:
+    return get_json(url, data, headers=headers)
 
 
 def wait_for(predicate: Callable[[], T | None], timeout: float = 30.0) -> T:
@@ -66,6 +76,7 @@ def production_env(services: Services, data_dir: Path) -> dict[str, str]:
         "GPUBROKER_VAULT_ADDR": services.vault_addr,
         "GPUBROKER_VAULT_TOKEN": services.vault_token,
         "GPUBROKER_DATA_DIR": str(data_dir),
+        "GPUBROKER_ADMIN_API_KEY": OPERATOR_KEY,
     }
 
 
