@@ -34,9 +34,12 @@ def set_plan(email: str, plan: str) -> None:
     migrate()
     from gpubroker.gateway.models import AuditEvent, User
 
-    if not User.objects.filter(email=email.lower()).update(plan=_plan(plan)):
+    updated = User.objects.filter(email=email.lower()).first()
+    if updated is None:
         raise ConfigurationError(f"no user with email {email!r}")
-    AuditEvent.objects.create(actor="operator", action="user.plan", target=f"{email.lower()} {plan}", outcome="ok")
+    updated.plan = _plan(plan)
+    updated.save(update_fields=["plan"])
+    AuditEvent.objects.create(actor="operator", action="user.plan", target=f"user {updated.pk} {plan}", outcome="ok")
 
 
 def rotate_key() -> str:

@@ -226,3 +226,35 @@ async def test_security_headers_and_cors(runtime: GatewayRuntime, clean_env: pyt
     assert status == 204 and b"X-API-Key" in headers[b"access-control-allow-headers"]
     denied = [(b"origin", b"https://evil.example.com"), (b"access-control-request-method", b"POST")]
     assert (await client.request("OPTIONS", "/api/v2/providers/query", headers=denied))[0] == 403
+
+
+async def test_websocket_connections_authenticate_with_a_token(runtime: GatewayRuntime) -> None:
+    app = asgi_client(runtime).app
+    user, _ = await make_user(Plan.PRO)
+    token, _ = runtime.tokens.issue(f"user:{user.pk}", "pro", "access")
+
+    async def connect(query: bytes) -> tuple[dict[str, Any], Any]:
+        sent: list[dict[str, Any]] = []
+        scope = {
+            "type": "websocket",
+            "path": "/ws/providers/",
+            "query_string": query,
+            "headers": [],
+            "client": ("198.51.100.1", 1),
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "websocket.connect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return sent[0], scope.get("gpubroker.identity")
+
+    refused, _ = await connect(b"token=not-a-token")
+    assert refused["type"] == "websocket.close" and refused["code"] == 4401
+    _, identity = await connect(b"token=" + token.encode())
+    assert identity.subject == f"user:{user.pk}" and identity.plan is Plan.PRO
+    _, anonymous = await connect(b"")
+    assert anonymous.plan is Plan.ANONYMOUS
