@@ -16,6 +16,8 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from gpubroker.gateway.identity.guard import add_headers
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -49,7 +51,7 @@ class GatewayApplication:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 4404, "reason": "no such WebSocket endpoint"})
             return
-        await self._django(scope, receive, send)
+        await self._django(scope, receive, add_headers(scope, send))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         from gpubroker.gateway.runtime import GatewayRuntime

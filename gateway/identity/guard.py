@@ -44,6 +44,8 @@ SECURITY_HEADERS = [
     (b"cross-origin-resource-policy", b"same-site"),
 ]
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+API_HEADERS = [*SECURITY_HEADERS, API_CSP]
+DOCS_HEADERS = SECURITY_HEADERS
 DOCS_PATH = "/api/v2/docs"  # the browsable OpenAPI page loads its own scripts and styles
 REMEMBERED_TOKENS = 10_000
 
@@ -69,13 +71,16 @@ class Guard:
         self._limiter = limiter
         self._origins = frozenset(origin.rstrip("/") for origin in settings.cors_origins)
         self._verified: OrderedDict[str, Claims] = OrderedDict()
+        self._operator_key = settings.admin_api_key.encode() if settings.admin_api_key else None
+        self._operator = Identity("operator", "operator", Plan.ADMIN)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, app: App) -> None:
+        """Refuse, or pass the request on to ``app`` with the headers every answer must carry in
+        ``scope["gpubroker.headers"]`` (added by the fast path itself, by a wrapper otherwise)."""
         websocket = scope["type"] == "websocket"
         method = "WEBSOCKET" if websocket else scope["method"]
-        headers = dict(scope["headers"])
-        origin = headers.get(b"origin", b"").decode("latin-1")
-        cors = self._cors_headers(origin)
+        headers = _wanted_headers(scope["headers"])
+        cors = self._cors_headers(headers.get(b"origin", b"").decode("latin-1"))
         if method == "OPTIONS" and b"access-control-request-method" in headers:
             return await self._preflight(send, cors)
         needed = need(method, scope["path"])
@@ -105,19 +110,19 @@ class Guard:
                     return await _refuse(scope, send, 429, message, [*extra, *retry])
         if websocket:
             return await app(scope, receive, send)
-        added = [*SECURITY_HEADERS, *extra]
-        if not scope["path"].startswith(DOCS_PATH):
-            added.append(API_CSP)
-
-        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *added]}
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
+        docs = scope["path"].startswith(DOCS_PATH)
+        added = (
+            (DOCS_HEADERS if docs else API_HEADERS) if not extra else [*(DOCS_HEADERS if docs else API_HEADERS), *extra]
+        )
+        scope["gpubroker.headers"] = added
+        await app(scope, receive, send)
 
     async def _identify(self, scope: Scope, headers: dict[bytes, bytes]) -> Identity:
-        key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+        """Who is asking: an API key first, then a Bearer token, else an anonymous address."""
+        raw_key = headers.get(b"x-api-key", b"")
+        if self._operator_key is not None and hmac.compare_digest(raw_key, self._operator_key):
+            return self._operator
+        key = raw_key.decode("latin-1").strip()
         token = ""
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         if authorization:
@@ -137,9 +142,6 @@ class Guard:
         return Identity("anonymous", f"ip:{self._client(scope, headers)}", Plan.ANONYMOUS)
 
     async def _key_identity(self, key: str) -> Identity:
-        operator = self._settings.admin_api_key
-        if operator and hmac.compare_digest(key.encode(), operator.encode()):
-            return Identity("operator", "operator", Plan.ADMIN)
         owner = await self._api_keys.owner(key)
         if owner is None:
             raise AuthError("the API key is unknown or revoked")
@@ -184,6 +186,28 @@ class Guard:
         ]
         await send({"type": "http.response.start", "status": 204, "headers": [*SECURITY_HEADERS, *allowed]})
         await send({"type": "http.response.body", "body": b""})
+
+
+_WANTED = frozenset({b"authorization", b"x-api-key", b"origin", b"access-control-request-method", b"x-forwarded-for"})
+
+
+def _wanted_headers(raw: Any) -> dict[bytes, bytes]:
+    """The few request headers the guard reads, without building a dict of them all."""
+    return {name: value for name, value in raw if name in _WANTED}
+
+
+def add_headers(scope: Scope, send: Send) -> Send:
+    """``send``, adding the headers the guard left in the scope to the response's start."""
+    added = scope.get("gpubroker.headers")
+    if not added:
+        return send
+
+    async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *added]}
+        await send(message)
+
+    return send_with_headers
 
 
 def _refusal(identity: Identity, needed: Permission | Access, scope: Scope) -> str | None:

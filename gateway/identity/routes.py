@@ -6,6 +6,7 @@ never served to someone not allowed to see it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from enum import Enum
@@ -50,6 +51,7 @@ BASIC_LIST_PARAMETERS = frozenset(
 BASIC_SORTS = frozenset({"price", "-price"})
 
 
+@functools.lru_cache(maxsize=4096)
 def need(method: str, path: str) -> Need:
     """What a request needs; unknown routes need only to be rate limited (Django answers 404)."""
     for methods, pattern, needed in RULES:

@@ -247,3 +247,12 @@ async def test_openapi_document_lists_every_endpoint_and_filter(client: AsyncCli
     } <= document["paths"].keys()
     listed = {p["name"] for p in document["paths"]["/api/v2/providers"]["get"]["parameters"]}
     assert {"min_gpus", "continent", "compliance", "cpu_arch", "max_price_per_gpu", "sort", "cursor"} <= listed
+
+
+async def test_fast_path_hits_are_exported_to_prometheus(runtime: GatewayRuntime, publish) -> None:  # type: ignore[no-untyped-def]
+    await publish(CATALOGUE)
+    call = asgi_client(runtime)
+    for _ in range(3):
+        await call.get("/api/v2/gpus")
+    _, _, metrics = await call.get("/metrics")
+    assert 'gpubroker_fast_path_hits_total{route="api/v2/gpus",status="200"}' in metrics.decode()
