@@ -110,11 +110,8 @@ class Guard:
                     return await _refuse(scope, send, 429, message, [*extra, *retry])
         if websocket:
             return await app(scope, receive, send)
-        docs = scope["path"].startswith(DOCS_PATH)
-        added = (
-            (DOCS_HEADERS if docs else API_HEADERS) if not extra else [*(DOCS_HEADERS if docs else API_HEADERS), *extra]
-        )
-        scope["gpubroker.headers"] = added
+        base = DOCS_HEADERS if scope["path"].startswith(DOCS_PATH) else API_HEADERS
+        scope["gpubroker.headers"] = [*base, *extra] if extra else base
         await app(scope, receive, send)
 
     async def _identify(self, scope: Scope, headers: dict[bytes, bytes]) -> Identity:
