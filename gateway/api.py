@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import NinjaAPI, Query, Schema
 from pydantic import Field
 
@@ -24,6 +24,7 @@ from gpubroker.gateway.catalog.paging import BadCursor
 from gpubroker.gateway.catalog.query import OfferQuery, matching
 from gpubroker.gateway.features import admin, alerts, favorites, integrations, webhooks
 from gpubroker.gateway.identity import api as auth
+from gpubroker.gateway.realtime import stream
 from gpubroker.gateway.responses import respond
 from gpubroker.gateway.runtime import GatewayRuntime, current
 from gpubroker.gateway.schemas import (
@@ -53,6 +54,7 @@ api.add_router("/admin", admin.router)
 
 LIST_FIELDS = params.field_names(params.ListParams)
 RANKING_FIELDS = params.field_names(params.RankingParams)
+STREAM_FIELDS = params.field_names(stream.StreamParams)
 MAX_BULK_QUERIES = 25
 
 
@@ -137,6 +139,18 @@ async def decide_offer(request: HttpRequest, body: decide.DecideParams) -> HttpR
         key, lambda: _rendered(decide.decide(index, query, body.alternatives), runtime)
     )
     return respond(request, runtime, "api/v2/providers/decide", rendered, fingerprint=index.fingerprint)
+
+
+@api.get(
+    "/providers/stream",
+    response={200: None, 422: Error},
+    summary="Changes to the offers matching the list's filters, as Server-Sent Events (resume with Last-Event-ID)",
+)
+async def stream_offers(request: HttpRequest, filters: Query[stream.StreamParams]) -> StreamingHttpResponse:
+    params.reject_unknown(request.GET.keys(), STREAM_FIELDS)
+    runtime = current()
+    offer_filters = params.filters(filters, runtime.catalog.provider_names())
+    return stream.open_stream(request, runtime.hub, offer_filters, filters.last_event_id)
 
 
 @api.get("/providers/{offer_id}", response={200: Offer, 404: Error}, summary="One offer by id")

@@ -29,6 +29,8 @@ from gpubroker.gateway.identity.apikeys import ApiKeys
 from gpubroker.gateway.identity.guard import Guard
 from gpubroker.gateway.identity.keys import KeyRing
 from gpubroker.gateway.identity.tokens import Tokens
+from gpubroker.gateway.realtime.changes import Changes
+from gpubroker.gateway.realtime.hub import Hub
 
 if TYPE_CHECKING:
     from gpubroker.workers.worker import ProviderWorker
@@ -56,7 +58,15 @@ class GatewayRuntime:
         self.pager = Pager(self.cache, settings.signing_key.encode(), pin_ttl_s=settings.cursor_ttl_s)
         self.fastpath = FastPath(lambda: self.catalog.fingerprint, max_entries=settings.cache_max_entries)
         self._changed = asyncio.Event()
-        self.ingest = Ingest(self.bus, self.catalog, on_change=self._changed.set)
+        self.hub = Hub()
+        self.changes = Changes(self.hub, self.catalog)
+        self.ingest = Ingest(
+            self.bus,
+            self.catalog,
+            on_change=self._changed.set,
+            on_offer=self.changes.offer,
+            on_provider=self.changes.provider,
+        )
         self.vault = open_vault(settings)
         ttls = {
             "access": settings.access_token_ttl_s,
@@ -82,7 +92,7 @@ class GatewayRuntime:
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self._reload_keys(), name="keys"))
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
-        self._tasks.append(asyncio.create_task(self._warm_when_caught_up(), name="warm"))
+        self._tasks.append(asyncio.create_task(self._when_settled(), name="settled"))
         self._tasks.append(asyncio.create_task(self._refresh_on_change(), name="refresh"))
         self._tasks.append(asyncio.create_task(retention.run_periodically(self.settings), name="retention"))
         if self.run_workers:
@@ -101,10 +111,12 @@ class GatewayRuntime:
             self._index = index = self.catalog.build_index()
         return index
 
-    async def _warm_when_caught_up(self) -> None:
-        """FR-8.3: once the catalogue is rebuilt from the compacted topic, copy the answers other
-        instances rendered for this same catalogue from Redis into L2."""
+    async def _when_settled(self) -> None:
+        """Once the catalogue is rebuilt and the backlog consumed: publish changes to subscribers
+        from now on, and (FR-8.3) copy the answers other instances rendered for this same
+        catalogue from Redis into L2."""
         await self.ingest.settled()
+        self.changes.live = True
         index = self.catalog.build_index()
         self.warmed = await self.cache.warm(f"{index.fingerprint}:")
         log.info("catalogue rebuilt (%d offers); warmed %d cached answers from Redis", index.size, self.warmed)

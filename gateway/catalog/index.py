@@ -44,6 +44,23 @@ class OfferIndex:
     def size(self) -> int:
         return len(self.ids)
 
+    @classmethod
+    def of_one(cls, offer: Offer, rendered: bytes, row: Row, vocabulary: Vocabulary) -> OfferIndex:
+        """One offer as an index, so a query's filters judge a single change as they judge the list."""
+        return cls(
+            fingerprint="",
+            built_at=time.monotonic(),
+            ids=np.array([offer.id.encode()], dtype=f"S{ID_WIDTH}"),
+            offers=np.array([offer], dtype=object),
+            rendered=np.array([rendered], dtype=object),
+            numbers={name: np.array([value]) for name, value in zip(NUMBERS, row.numbers, strict=True)},
+            categories={
+                name: np.array([code], dtype=np.int32) for name, code in zip(CATEGORIES, row.categories, strict=True)
+            },
+            compliance=np.array([row.compliance], dtype=np.int64),
+            vocabulary=vocabulary,
+        )
+
     def rows_of(self, offer_ids: list[bytes]) -> list[int]:
         """Rows of the given ids that are still in this snapshot, in the order given."""
         if not self.size or not offer_ids:

@@ -20,6 +20,7 @@ from asgiref.sync import sync_to_async
 
 from gpubroker.core import events
 from gpubroker.core.bus import Bus, BusError, Record
+from gpubroker.core.offer import Offer
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,20 @@ FLUSH_EVERY_S = 0.5
 
 
 class Ingest:
-    def __init__(self, bus: Bus, catalog: Catalog, *, on_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        catalog: Catalog,
+        *,
+        on_change: Callable[[], None] = lambda: None,
+        on_offer: Callable[[Record, Offer | None, Offer | None], None] = lambda *_: None,
+        on_provider: Callable[[Record, ProviderState], None] = lambda *_: None,
+    ) -> None:
         self._bus = bus
         self._catalog = catalog
         self._on_change = on_change
+        self._on_offer = on_offer
+        self._on_provider = on_provider
         self._observations: list[dict[str, object]] = []
         self._statuses: dict[str, ProviderState] = {}
         self._checks: list[dict[str, object]] = []
@@ -76,6 +87,7 @@ class Ingest:
                 event = events.ProviderEvent.decode(record.value)
                 state = self._catalog.apply_event(event)
                 self._statuses[state.name] = state
+                self._on_provider(record, state)
                 self._checks.append(
                     {
                         "provider": event.provider,
@@ -96,6 +108,7 @@ class Ingest:
             raise ValueError("offer record without a key")
         offer = None if record.value is None else events.decode_offer(record.value)
         previous = self._catalog.apply_offer(record.key, offer)
+        self._on_offer(record, previous, offer)
         if offer is None or offer.price_per_hour is None:
             return
         if previous is None or previous.price_per_hour != offer.price_per_hour:

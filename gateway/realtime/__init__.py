@@ -1,0 +1,1 @@
+"""Pushing changes to subscribers as they happen: the hub and its SSE stream."""

@@ -1,0 +1,86 @@
+"""Turning what the ingest applies into hub events: price and availability changes, offers
+coming and going, and provider health.
+
+Only news is published: re-reading the bus from the beginning at start (to rebuild the
+catalogue) would otherwise replay history as if it were happening now, so nothing is published
+until the ingest has consumed its backlog (``live``). Subscribers of a freshly started instance
+therefore see changes from then on; earlier ones are retained by the instances that were up.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gpubroker.core import events
+from gpubroker.core.bus import Record
+from gpubroker.core.offer import Offer
+from gpubroker.gateway.catalog.index import OfferIndex
+from gpubroker.gateway.catalog.rows import Row
+from gpubroker.gateway.catalog.store import Catalog, ProviderState
+from gpubroker.gateway.realtime.hub import Event, Hub
+
+STREAM_CODES = {events.OFFERS: "o", events.PROVIDER_EVENTS: "p"}
+
+
+class Changes:
+    def __init__(self, hub: Hub, catalog: Catalog) -> None:
+        self._hub = hub
+        self._catalog = catalog
+        self.live = False
+
+    def offer(self, record: Record, previous: Offer | None, offer: Offer | None) -> None:
+        kind = _kind(previous, offer)
+        if kind is None or not self.live:
+            return
+        stream = _stream(record)
+        subject = offer if offer is not None else previous
+        assert subject is not None
+        rendered = subject.to_bytes()
+        payload: dict[str, Any] = {
+            "type": kind,
+            "offer_id": subject.id,
+            "provider": subject.provider,
+            "gpu_type": subject.gpu_type,
+            "region": subject.region,
+            "price_per_hour": _price(offer),
+            "previous_price_per_hour": _price(previous),
+            "availability": None if offer is None else offer.availability_status.value,
+            "offer": None if offer is None else orjson.Fragment(rendered),
+            "at": datetime.now(UTC).isoformat(),
+        }
+        index = OfferIndex.of_one(
+            subject, rendered, Row.of(subject, self._catalog.vocabulary), self._catalog.vocabulary
+        )
+        event_id = self._hub.next_id(stream, record.offset)
+        self._hub.publish(Event(kind, orjson.dumps(payload), stream, record.offset, event_id, subject.provider, index))
+
+    def provider(self, record: Record, state: ProviderState) -> None:
+        if not self.live:
+            return
+        stream = _stream(record)
+        payload = {"type": "health_status", **state.to_json(datetime.now(UTC))}
+        event_id = self._hub.next_id(stream, record.offset)
+        self._hub.publish(Event("health_status", orjson.dumps(payload), stream, record.offset, event_id, state.name))
+
+
+def _kind(previous: Offer | None, offer: Offer | None) -> str | None:
+    if previous is None:
+        return None if offer is None else "offer_added"
+    if offer is None:
+        return "offer_removed"
+    if previous.price_per_hour != offer.price_per_hour:
+        return "price_update"
+    if previous.availability_status != offer.availability_status:
+        return "availability"
+    return None  # nothing a subscriber watches (for example only the time of the last poll)
+
+
+def _price(offer: Offer | None) -> float | None:
+    return None if offer is None or offer.price_per_hour is None else float(offer.price_per_hour)
+
+
+def _stream(record: Record) -> str:
+    return f"{STREAM_CODES.get(record.topic, 'x')}{record.partition}"

@@ -1,0 +1,115 @@
+"""The hub: every change this gateway consumes, fanned out to its subscribers.
+
+Each gateway instance consumes every record of the bus, so each instance's hub sees every change
+and serves its own subscribers; nothing crosses instances but the bus itself.
+
+An event's id is the bus position after it: the highest offset of each partition of each topic
+it follows, written ``<stream>.<offset>`` (``o0`` for the offers topic's partition 0, ``p0`` for
+the provider events') and joined by ``-``. Every instance consumes the same records at the
+same offsets, so an id means the same everywhere, and a client that reconnects to any instance
+with ``Last-Event-ID`` gets every retained event it has not seen (``since``).
+
+Subscribers hold a bounded queue: a slow one loses its oldest events, never the gateway's
+memory, and is told how many it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from gpubroker.gateway.catalog.index import OfferIndex
+
+RETAINED_EVENTS = 10_000
+SUBSCRIBER_QUEUE = 1_000
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    """price_update, availability, offer_added, offer_removed or health_status"""
+    data: bytes
+    """The payload, JSON, rendered once for every subscriber."""
+    stream: str
+    """Topic and partition, e.g. ``o0``."""
+    offset: int
+    id: str
+    provider: str
+    index: OfferIndex | None = None
+    """The offer as a one-row index, so subscribers' filters apply to it as to the list."""
+
+
+Position = dict[str, int]
+
+
+def parse_position(text: str) -> Position:
+    """The streams' offsets an event id names; ValueError when it is not one of ours."""
+    position = {}
+    for part in text.split("-") if text else ():
+        stream, dot, offset = part.partition(".")
+        if not dot or not stream[:1].isalpha() or not stream[1:].isdigit():
+            raise ValueError(f"not an event id: {text!r}")
+        position[stream] = int(offset)
+    return position
+
+
+class Subscription:
+    def __init__(self, accepts: Callable[[Event], bool], size: int = SUBSCRIBER_QUEUE) -> None:
+        self.accepts = accepts
+        self._queue: deque[Event] = deque(maxlen=size)
+        self._ready = asyncio.Event()
+        self.dropped = 0
+
+    def push(self, event: Event) -> None:
+        if len(self._queue) == self._queue.maxlen:
+            self.dropped += 1  # the oldest goes; the subscriber is told how many it missed
+        self._queue.append(event)
+        self._ready.set()
+
+    async def next_batch(self, timeout_s: float) -> tuple[list[Event], int]:
+        """Queued events (possibly none, after ``timeout_s``) and how many were dropped since."""
+        if not self._queue:
+            self._ready.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), timeout_s)
+        events = list(self._queue)
+        self._queue.clear()
+        dropped, self.dropped = self.dropped, 0
+        return events, dropped
+
+
+class Hub:
+    def __init__(self, retained: int = RETAINED_EVENTS) -> None:
+        self._retained: deque[Event] = deque(maxlen=retained)
+        self._subscriptions: set[Subscription] = set()
+        self._position: Position = {}
+
+    def next_id(self, stream: str, offset: int) -> str:
+        """The id of an event at this bus position (the position after it)."""
+        self._position[stream] = max(offset, self._position.get(stream, -1))
+        return "-".join(f"{name}.{at}" for name, at in sorted(self._position.items()))
+
+    def publish(self, event: Event) -> None:
+        self._retained.append(event)
+        for subscription in self._subscriptions:
+            if subscription.accepts(event):
+                subscription.push(event)
+
+    def subscribe(self, accepts: Callable[[Event], bool], size: int = SUBSCRIBER_QUEUE) -> Subscription:
+        subscription = Subscription(accepts, size)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    def since(self, position: Position) -> Iterator[Event]:
+        """Retained events after ``position``, oldest first."""
+        return (event for event in self._retained if event.offset > position.get(event.stream, -1))
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscriptions)

@@ -1,0 +1,85 @@
+"""``GET /api/v2/providers/stream``: changes to the offers matching the list's filters, as
+Server-Sent Events.
+
+Each event has an ``id`` (a bus position, the same on every instance) and a type
+(``price_update``, ``availability``, ``offer_added``, ``offer_removed``, ``health_status``); a
+client that reconnects with ``Last-Event-ID`` first gets every retained event it missed. A
+comment line every ``HEARTBEAT_S`` keeps proxies from closing a quiet stream, and a ``gap``
+event tells a client too slow to keep up how many events it lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import orjson
+from django.http import HttpRequest, StreamingHttpResponse
+from pydantic import Field
+
+from gpubroker.gateway import params
+from gpubroker.gateway.catalog.filters import OfferFilters
+from gpubroker.gateway.errors import invalid
+from gpubroker.gateway.realtime.hub import Event, Hub, Position, parse_position
+
+HEARTBEAT_S = 15.0
+RETRY_MS = 3000
+
+
+class StreamParams(params.OfferFilterParams):
+    last_event_id: Annotated[
+        str | None, Field(description="Resume after this event id (as the Last-Event-ID header does).")
+    ] = None
+
+
+def open_stream(
+    request: HttpRequest, hub: Hub, filters: OfferFilters, last_event_id: str | None
+) -> StreamingHttpResponse:
+    resume_from = request.headers.get("Last-Event-ID") or last_event_id
+    try:
+        position = parse_position(resume_from) if resume_from else None
+    except ValueError:
+        raise invalid("Last-Event-ID", f"{resume_from!r} is not an event id from this stream") from None
+
+    def accepts(event: Event) -> bool:
+        if event.index is None:  # provider health: only the providers asked about, if any
+            return not filters.providers or event.provider in filters.providers
+        return bool(filters.mask(event.index)[0])
+
+    subscription = hub.subscribe(accepts)
+    missed = [event for event in hub.since(position) if accepts(event)] if position is not None else []
+
+    async def events() -> AsyncIterator[bytes]:
+        sent: Position = {}
+
+        def fresh(event: Event) -> bool:  # a missed event may also have been queued meanwhile
+            if event.offset <= sent.get(event.stream, -1):
+                return False
+            sent[event.stream] = event.offset
+            return True
+
+        try:
+            yield f"retry: {RETRY_MS}\n\n".encode()
+            for event in missed:
+                if fresh(event):
+                    yield _frame(event)
+            while True:
+                batch, dropped = await subscription.next_batch(HEARTBEAT_S)
+                if dropped:
+                    yield b"event: gap\ndata: " + orjson.dumps({"dropped": dropped}) + b"\n\n"
+                if not batch:
+                    yield b": keep-alive\n\n"
+                for event in batch:
+                    if fresh(event):
+                        yield _frame(event)
+        finally:
+            hub.unsubscribe(subscription)
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # proxies must pass events on as they come
+    return response
+
+
+def _frame(event: Event) -> bytes:
+    return b"id: " + event.id.encode() + b"\nevent: " + event.kind.encode() + b"\ndata: " + event.data + b"\n\n"

@@ -1,0 +1,128 @@
+"""Server-Sent Events: filtered like the list, resumable with Last-Event-ID, bounded per client."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from gpubroker.gateway.identity.plans import Plan
+from gpubroker.gateway.realtime.hub import Event, Hub
+from gpubroker.gateway.runtime import GatewayRuntime
+from tests.gateway.conftest import offer
+from tests.gateway.test_identity import make_user, with_key
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+H100 = offer("vastai", "h", "H100", "2.00")
+A100 = offer("vastai", "a", "A100", "1.00")
+
+
+class EventStream:
+    """An SSE client driving the ASGI application, reading events as they are sent."""
+
+    def __init__(self, runtime: GatewayRuntime, query: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        from tests.gateway.conftest import asgi_client
+
+        self.app = asgi_client(runtime).app
+        self.query, self.headers = query, headers
+        self.chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self.started = asyncio.Event()
+        self.gone = asyncio.Event()
+        self.status = 0
+        self.buffer = b""
+
+    async def __aenter__(self) -> EventStream:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": "/api/v2/providers/stream", "raw_path": b"/api/v2/providers/stream", "query_string": self.query,
+            "root_path": "", "headers": self.headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+        requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if requests:
+                return requests.pop()
+            await self.gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                self.status = message["status"]
+                self.started.set()
+            elif message.get("body"):
+                await self.chunks.put(message["body"])
+
+        self.task = asyncio.create_task(self.app(scope, receive, send))
+        await asyncio.wait_for(self.started.wait(), 5)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.gone.set()
+        await asyncio.wait_for(self.task, 5)
+
+    async def next_event(self, timeout_s: float = 5.0) -> dict[str, str]:
+        while b"\n\n" not in self.buffer or self.buffer.startswith((b":", b"retry")):
+            if b"\n\n" in self.buffer:  # a comment or the retry hint: skip it
+                self.buffer = self.buffer.split(b"\n\n", 1)[1]
+                continue
+            self.buffer += await asyncio.wait_for(self.chunks.get(), timeout_s)
+        frame, self.buffer = self.buffer.split(b"\n\n", 1)
+        return dict(line.decode().split(": ", 1) for line in frame.split(b"\n"))  # type: ignore[misc]
+
+
+async def live(runtime: GatewayRuntime) -> None:
+    for _ in range(200):
+        if runtime.changes.live:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the gateway never caught up")
+
+
+def repriced(item: Any, price: str) -> Any:
+    return item.model_copy(update={"price_per_hour": Decimal(price)})
+
+
+async def test_stream_delivers_matching_changes_and_resumes_after_a_reconnect(runtime: GatewayRuntime, publish) -> None:  # type: ignore[no-untyped-def]
+    await publish([H100, A100])
+    await live(runtime)
+    _, key = await make_user(Plan.PRO)
+    async with EventStream(runtime, b"gpu=H100", with_key(key)) as stream:
+        assert stream.status == 200
+        await publish([repriced(A100, "1.10"), repriced(H100, "2.10")])
+        first = await stream.next_event()
+        await publish([repriced(A100, "1.20"), repriced(H100, "2.20")])
+        second = await stream.next_event()
+    for event, price in ((first, 2.1), (second, 2.2)):  # never the A100's
+        data = orjson.loads(event["data"])
+        assert event["event"] == "price_update" and data["offer_id"] == H100.id and data["price_per_hour"] == price
+
+    await publish([repriced(H100, "2.30"), repriced(A100, "1.30"), repriced(H100, "2.40")])  # while away
+    resume = [*with_key(key), (b"last-event-id", second["id"].encode())]
+    async with EventStream(runtime, b"gpu=H100", resume) as stream:
+        missed = [orjson.loads((await stream.next_event())["data"])["price_per_hour"] for _ in range(2)]
+    assert missed == [2.3, 2.4]
+
+
+async def test_stream_refuses_bad_input_and_plans_without_it(runtime: GatewayRuntime) -> None:
+    _, pro = await make_user(Plan.PRO)
+    _, free = await make_user(Plan.FREE)
+    async with EventStream(runtime, b"gpu=Voodoo", with_key(pro)) as stream:
+        assert stream.status == 422
+    async with EventStream(runtime, b"", [*with_key(pro), (b"last-event-id", b"yesterday")]) as stream:
+        assert stream.status == 422
+    async with EventStream(runtime, b"", with_key(free)) as stream:
+        assert stream.status == 403
+
+
+async def test_a_slow_subscriber_loses_its_oldest_events_and_is_told() -> None:
+    hub = Hub(retained=10)
+    subscription = hub.subscribe(lambda event: True, size=3)
+    for offset in range(5):
+        hub.publish(Event("price_update", b"{}", "o0", offset, hub.next_id("o0", offset), "vastai"))
+    events, dropped = await subscription.next_batch(0.01)
+    assert [e.offset for e in events] == [2, 3, 4] and dropped == 2
+    assert [e.offset for e in hub.since({"o0": 2})] == [3, 4]
