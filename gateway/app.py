@@ -24,6 +24,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
+SOCKET_PATH = "/ws/providers"
+
 
 class GatewayApplication:
     def __init__(self, *, run_workers: bool = False) -> None:
@@ -32,7 +34,10 @@ class GatewayApplication:
         from django.core.handlers.asgi import ASGIHandler
 
         django.setup(set_prefix=False)
+        from gpubroker.gateway.realtime.sockets import ProvidersConsumer
+
         self._django = ASGIHandler()
+        self._sockets = ProvidersConsumer.as_asgi()
         self._run_workers = run_workers
         self.runtime: Any = None
 
@@ -49,7 +54,10 @@ class GatewayApplication:
         if scope["type"] == "http" and scope["method"] == "GET" and await self.runtime.fastpath.serve(scope, send):
             return
         if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 4404, "reason": "no such WebSocket endpoint"})
+            if scope["path"].rstrip("/") == SOCKET_PATH:
+                await self._sockets(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 4404, "reason": "no such WebSocket endpoint"})
             return
         await self._django(scope, receive, add_headers(scope, send))
 

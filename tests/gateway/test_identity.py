@@ -243,8 +243,10 @@ async def test_websocket_connections_authenticate_with_a_token(runtime: GatewayR
             "client": ("198.51.100.1", 1),
         }
 
+        messages = [{"type": "websocket.disconnect", "code": 1000}, {"type": "websocket.connect"}]
+
         async def receive() -> dict[str, Any]:
-            return {"type": "websocket.connect"}
+            return messages.pop() if messages else {"type": "websocket.disconnect", "code": 1000}
 
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
@@ -254,7 +256,8 @@ async def test_websocket_connections_authenticate_with_a_token(runtime: GatewayR
 
     refused, _ = await connect(b"token=not-a-token")
     assert refused["type"] == "websocket.close" and refused["code"] == 4401
-    _, identity = await connect(b"token=" + token.encode())
+    accepted, identity = await connect(b"token=" + token.encode())
+    assert accepted["type"] == "websocket.accept"
     assert identity.subject == f"user:{user.pk}" and identity.plan is Plan.PRO
     _, anonymous = await connect(b"")
     assert anonymous.plan is Plan.ANONYMOUS

@@ -1,0 +1,142 @@
+"""``/ws/providers/``: the WebSocket API (Django Channels), fed by the hub.
+
+After connecting, a client gets ``{"type": "connection_established"}`` and then sends:
+
+- ``{"type": "subscribe", "channels": [...]}`` and ``{"type": "unsubscribe", "channels": [...]}``
+  with channels ``price_updates``, ``availability``, ``health_status``, ``provider:<name>``,
+  ``gpu:<type>`` and ``region:<name>``;
+- ``{"type": "ping"}``, answered with ``{"type": "pong"}``.
+
+Events arrive as ``{"type": "event", "id": ..., "event": <kind>, "data": {...}}``. Channels
+narrow each other the way a user means them: ``price_updates`` with ``gpu:H100`` is H100 price
+updates; several names of one kind (``gpu:H100`` and ``gpu:A100``) are either. The guard has
+already authenticated the connection (``?token=``, or anonymous at the Free plan's limits).
+A slow client's queue is bounded: the oldest events go and it is sent a ``gap`` notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from gpubroker.core.gpus import get, resolve
+from gpubroker.gateway.realtime.hub import Event, Subscription
+
+KINDS = {
+    "price_updates": frozenset({"price_update"}),
+    "availability": frozenset({"availability", "offer_added", "offer_removed"}),
+    "health_status": frozenset({"health_status"}),
+}
+PREFIXES = ("provider", "gpu", "region")
+HEARTBEAT_S = 30.0
+MAX_CHANNELS = 100
+
+
+@dataclass
+class Interests:
+    """What one connection subscribed to."""
+
+    kinds: set[str] = field(default_factory=set)
+    named: dict[str, set[str]] = field(default_factory=lambda: {prefix: set() for prefix in PREFIXES})
+
+    def parse(self, channel: str) -> tuple[str, str]:
+        if channel in KINDS:
+            return "kind", channel
+        prefix, _, name = channel.partition(":")
+        if prefix not in PREFIXES or not name:
+            raise ValueError(
+                f"unknown channel {channel!r}; use {', '.join(KINDS)}, provider:<name>, gpu:<type> or region:<name>"
+            )
+        if prefix == "gpu":
+            spec = get(name)
+            name = spec.name if spec is not None else (resolve(name).gpu_type or name)
+        return prefix, name.lower() if prefix == "region" else name
+
+    def change(self, channels: list[str], add: bool) -> None:
+        for where, name in (self.parse(channel) for channel in channels):
+            target = self.kinds if where == "kind" else self.named[where]
+            (target.add if add else target.discard)(name)
+
+    def accepts(self, event: Event) -> bool:
+        if not self.kinds and not any(self.named.values()):
+            return False
+        if self.kinds and not any(event.kind in KINDS[kind] for kind in self.kinds):
+            return False
+        if self.named["provider"] and event.provider not in self.named["provider"]:
+            return False
+        offer = event.index.offers[0] if event.index is not None else None
+        if self.named["gpu"] and (offer is None or offer.gpu_type not in self.named["gpu"]):
+            return False
+        return not self.named["region"] or (offer is not None and offer.region.lower() in self.named["region"])
+
+
+class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    async def connect(self) -> None:
+        from gpubroker.gateway.runtime import current
+
+        self.hub = current().hub
+        self.interests = Interests()
+        self.subscription: Subscription = self.hub.subscribe(self.interests.accepts)
+        await self.accept()
+        identity = self.scope.get("gpubroker.identity")
+        plan = identity.plan.value if identity is not None else "anonymous"
+        await self._send(
+            {"type": "connection_established", "plan": plan, "channels": [*KINDS, *[f"{p}:<name>" for p in PREFIXES]]}
+        )
+        self.sender = asyncio.create_task(self._forward())
+        await asyncio.sleep(0)  # let it start, so a disconnect at once finds a running task to cancel
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "subscription"):
+            self.hub.unsubscribe(self.subscription)
+        sender = getattr(self, "sender", None)
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = orjson.loads(text_data or bytes_data or b"")
+            kind = message["type"] if isinstance(message, dict) else None
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return await self._send({"type": "error", "message": "send JSON objects with a 'type'"})
+        if kind == "ping":
+            return await self._send({"type": "pong"})
+        if kind not in ("subscribe", "unsubscribe"):
+            return await self._send({"type": "error", "message": f"unknown message type {kind!r}"})
+        channels = message.get("channels")
+        if (
+            not isinstance(channels, list)
+            or not all(isinstance(c, str) for c in channels)
+            or len(channels) > MAX_CHANNELS
+        ):
+            return await self._send(
+                {"type": "error", "message": f"'channels' must be a list of up to {MAX_CHANNELS} names"}
+            )
+        try:
+            self.interests.change(channels, add=kind == "subscribe")
+        except ValueError as exc:
+            return await self._send({"type": "error", "message": str(exc)})
+        await self._send({"type": f"{kind}d", "channels": channels})
+
+    async def _forward(self) -> None:
+        while True:
+            batch, dropped = await self.subscription.next_batch(HEARTBEAT_S)
+            if dropped:
+                await self._send({"type": "gap", "dropped": dropped})
+            for event in batch:
+                await self.send(text_data=_frame(event))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=orjson.dumps(message).decode())
+
+
+def _frame(event: Event) -> str:
+    head = orjson.dumps({"type": "event", "id": event.id, "event": event.kind})[:-1]
+    return (head + b',"data":' + event.data + b"}").decode()

@@ -1,0 +1,76 @@
+"""The WebSocket API: subscriptions, filtering by channel, ping, and refusing bad messages."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import pytest
+
+from gpubroker.gateway.runtime import GatewayRuntime
+from tests.gateway.conftest import asgi_client
+from tests.gateway.test_stream import A100, H100, live, repriced
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Socket:
+    def __init__(self, runtime: GatewayRuntime, path: str = "/ws/providers/") -> None:
+        self.app = asgi_client(runtime).app
+        self.path = path
+        self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def __aenter__(self) -> Socket:
+        await self.incoming.put({"type": "websocket.connect"})
+        scope = {
+            "type": "websocket",
+            "path": self.path,
+            "query_string": b"",
+            "headers": [],
+            "client": ("203.0.113.9", 1),
+            "subprotocols": [],
+        }
+        self.task = asyncio.create_task(self.app(scope, self.incoming.get, self.outgoing.put))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.incoming.put({"type": "websocket.disconnect", "code": 1000})
+        await asyncio.wait_for(self.task, 5)
+
+    async def message(self) -> dict[str, Any]:
+        sent = await asyncio.wait_for(self.outgoing.get(), 5)
+        return sent if sent["type"] != "websocket.send" else orjson.loads(sent["text"])
+
+    async def say(self, message: dict[str, Any]) -> dict[str, Any]:
+        await self.incoming.put({"type": "websocket.receive", "text": orjson.dumps(message).decode()})
+        return await self.message()
+
+
+async def test_subscribers_get_only_their_channels(runtime: GatewayRuntime, publish) -> None:  # type: ignore[no-untyped-def]
+    await publish([H100, A100])
+    await live(runtime)
+    async with Socket(runtime) as socket:
+        assert (await socket.message())["type"] == "websocket.accept"
+        assert (await socket.message())["type"] == "connection_established"
+        assert await socket.say({"type": "ping"}) == {"type": "pong"}
+        subscribed = await socket.say({"type": "subscribe", "channels": ["price_updates", "gpu:h100"]})
+        assert subscribed == {"type": "subscribed", "channels": ["price_updates", "gpu:h100"]}
+        await publish([repriced(A100, "1.50"), repriced(H100, "2.50"), repriced(A100, "1.60"), repriced(H100, "2.60")])
+        events = [await socket.message() for _ in range(2)]
+        assert [e["data"]["price_per_hour"] for e in events] == [2.5, 2.6]
+        assert all(
+            e["type"] == "event" and e["event"] == "price_update" and e["data"]["gpu_type"] == "H100" for e in events
+        )
+        assert (await socket.say({"type": "subscribe", "channels": ["weather"]}))["type"] == "error"
+        assert (await socket.say({"type": "dance"}))["type"] == "error"
+        assert (await socket.say({"type": "unsubscribe", "channels": ["gpu:H100"]}))["type"] == "unsubscribed"
+        await publish([repriced(A100, "1.70")])
+        assert (await socket.message())["data"]["gpu_type"] == "A100"  # price_updates alone: every GPU
+
+
+async def test_unknown_socket_paths_are_closed(runtime: GatewayRuntime) -> None:
+    async with Socket(runtime, "/ws/elsewhere") as socket:
+        closed = await socket.message()
+    assert closed["type"] == "websocket.close" and closed["code"] == 4404
