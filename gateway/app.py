@@ -1,4 +1,5 @@
-"""The ASGI application: Django for HTTP, plus the lifespan that starts the gateway runtime.
+"""The ASGI application: Django for HTTP, Channels for ``/ws/providers/``, plus the lifespan
+that starts the gateway runtime.
 
 Django does not handle ASGI lifespan events, so this thin wrapper does: on startup it starts
 the runtime (bus consumer, cache and, embedded, the workers) and on shutdown it drains them.
