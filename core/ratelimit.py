@@ -2,7 +2,8 @@
 
 The window is one second, estimated from two fixed windows: the count of the current second
 plus the previous second's count weighted by how much of it still overlaps the sliding window.
-This smooths bursts at window edges (a fixed window would allow twice the limit across one)
+A request is admitted while that estimate is below the limit. This smooths bursts at window
+edges (a fixed window would allow twice the limit across one)
 while each check stays one atomic Lua call touching two keys.
 
 When Redis is unreachable the limiter falls back to the same algorithm in this process: each
@@ -33,7 +34,7 @@ local limit = tonumber(ARGV[1])
 local elapsed = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local estimate = previous * (window - elapsed) / window + current
-if estimate + 1 > limit then
+if estimate >= limit then
   return {0, current, previous}
 end
 current = redis.call('INCR', KEYS[1])
@@ -101,7 +102,7 @@ class SlidingWindowLimiter:
         if len(self._local) > 100_000:  # drop windows that can no longer matter
             self._local = {k: v for k, v in self._local.items() if int(k.rsplit(":", 1)[1]) >= window - 1}
         current, previous = self._local.get(keys[0], 0), self._local.get(keys[1], 0)
-        allowed = previous * (WINDOW_MS - elapsed) / WINDOW_MS + current + 1 <= limit
+        allowed = previous * (WINDOW_MS - elapsed) / WINDOW_MS + current < limit
         if allowed:
             current = self._local[keys[0]] = current + 1
         return _decision(allowed, current, previous, limit, elapsed)
@@ -114,11 +115,11 @@ def _decision(allowed: bool, current: int, previous: int, limit: int, elapsed: i
     reset_s = (WINDOW_MS - elapsed) / 1000
     if allowed:
         return Decision(True, limit, remaining, 0.0, reset_s)
-    # The estimate falls as the previous window slides out; when it cannot fall enough within
-    # this window, the next window starts from this one's count alone.
-    excess = estimate + 1 - limit
-    if previous > 0 and excess <= previous * overlap:
+    # The estimate falls as the previous window slides out; when it cannot fall below the limit
+    # within this window, the next window starts from this one's count alone.
+    excess = max(estimate - limit, 0.0) + 1e-3
+    if previous > 0 and excess < previous * overlap:
         wait_s = excess / previous  # seconds of sliding (previous * seconds == requests shed)
     else:
-        wait_s = reset_s + max(0.0, (current + 1 - limit) / max(current, 1))
+        wait_s = reset_s + max(0.0, 1 - limit / max(current, 1)) + 1e-3
     return Decision(False, limit, 0, wait_s, reset_s)

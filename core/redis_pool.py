@@ -1,8 +1,10 @@
-"""Redis clients for the request path: pooled, short timeouts, and waiting for a free connection.
+"""Redis clients for the request path: pooled, waiting for a free connection, with timeouts.
 
-Under a burst, more requests want Redis at once than the pool has connections; a blocking pool
-makes them queue briefly for one instead of failing, which would push the cache and the rate
-limiter into their degraded modes for no reason.
+Under a burst, more requests want Redis at once than the pool has connections, and on a busy
+machine an answer can take a few hundred milliseconds; a blocking pool and a one-second timeout
+make such requests wait instead of failing, which would send the cache and the rate limiter to
+their degraded modes (and a rate limit to per-instance counting) for no reason. A Redis that is
+down refuses connections at once, so the degraded modes still start without delay.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 MAX_CONNECTIONS = 128
-TIMEOUT_S = 0.25
+TIMEOUT_S = 1.0
 POOL_WAIT_S = 1.0
 
 
