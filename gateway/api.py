@@ -24,6 +24,7 @@ from gpubroker.gateway.catalog.paging import BadCursor
 from gpubroker.gateway.catalog.query import OfferQuery, matching
 from gpubroker.gateway.features import admin, alerts, favorites, integrations, webhooks
 from gpubroker.gateway.identity import api as auth
+from gpubroker.gateway.parser import StrictParser
 from gpubroker.gateway.realtime import stream
 from gpubroker.gateway.responses import respond
 from gpubroker.gateway.runtime import GatewayRuntime, current
@@ -42,6 +43,7 @@ api = NinjaAPI(
     version="2.0.0",
     description="GPU offers from every provider, normalised to USD per hour for the whole instance.",
     urls_namespace="api-v2",
+    parser=StrictParser(),
 )
 errors.install(api)
 api.add_router("/auth", auth.router)

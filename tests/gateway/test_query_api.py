@@ -256,3 +256,9 @@ async def test_fast_path_hits_are_exported_to_prometheus(runtime: GatewayRuntime
         await call.get("/api/v2/gpus")
     _, _, metrics = await call.get("/metrics")
     assert 'gpubroker_fast_path_hits_total{route="api/v2/gpus",status="200"}' in metrics.decode()
+
+
+async def test_nul_characters_are_refused_naming_the_parameter(client: AsyncClient, publish) -> None:  # type: ignore[no-untyped-def]
+    await publish(CATALOGUE)
+    response = await client.get("/api/v2/providers", {"region": "eu\x00west"})
+    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "region"
