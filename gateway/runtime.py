@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _current: GatewayRuntime | None = None
+STOP_TIMEOUT_S = 10.0
 
 
 def current() -> GatewayRuntime:
@@ -162,7 +163,12 @@ class GatewayRuntime:
         for task in self._tasks:
             if not task.get_name().startswith("worker:"):
                 task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Shutdown is bounded: a task that does not end in time is named in the log and left.
+        _, unfinished = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S) if self._tasks else (set(), set())
+        if unfinished:
+            log.warning(
+                "stopping: %s did not end within %.0fs", ", ".join(t.get_name() for t in unfinished), STOP_TIMEOUT_S
+            )
         await self._stack.aclose()
         await self.cache.close()
         await self.limiter.close()
