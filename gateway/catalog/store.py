@@ -76,13 +76,14 @@ class ProviderState:
 
 @dataclass
 class Catalog:
-    """Offers by id, each with its JSON rendered once and kept in the query columns, and every
-    provider's state. ``version`` counts changes, so a reader knows when its snapshot is out of
-    date."""
+    """Offers by id, each with its JSON and its row computed once (and kept in the query
+    columns), and every provider's state. ``version`` counts changes, so a reader knows when its
+    snapshot is out of date."""
 
     offers: dict[str, Offer] = field(default_factory=dict)
     providers: dict[str, ProviderState] = field(default_factory=dict)
     rendered: dict[str, bytes] = field(default_factory=dict)
+    rows: dict[str, Row] = field(default_factory=dict)
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     version: int = 0
     _columns: Columns = field(init=False)
@@ -102,12 +103,14 @@ class Catalog:
         previous = self.offers.pop(offer_id, None)
         self._offer_digest ^= self._offer_hashes.pop(offer_id, 0)
         self.rendered.pop(offer_id, None)
+        self.rows.pop(offer_id, None)
         if previous is not None:
             self._offers_per_provider[previous.provider] -= 1
         if offer is not None and row is not None:
             rendered = offer.to_bytes()
             self.offers[offer_id] = offer
             self.rendered[offer_id] = rendered
+            self.rows[offer_id] = row
             self._columns.put(offer_id, offer, rendered, row)
             self._offers_per_provider[offer.provider] += 1
             digest = _hash(rendered)

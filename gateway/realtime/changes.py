@@ -38,7 +38,11 @@ class Changes:
         stream = _stream(record)
         subject = offer if offer is not None else previous
         assert subject is not None
-        rendered = subject.to_bytes()
+        vocabulary = self._catalog.vocabulary
+        if offer is not None:  # rendered and encoded once, when the catalogue took it
+            rendered, row = self._catalog.rendered[record.key], self._catalog.rows[record.key]
+        else:  # withdrawn: the catalogue no longer holds it
+            rendered, row = subject.to_bytes(), Row.of(subject, vocabulary)
         payload: dict[str, Any] = {
             "type": kind,
             "offer_id": subject.id,
@@ -51,9 +55,7 @@ class Changes:
             "offer": None if offer is None else orjson.Fragment(rendered),
             "at": datetime.now(UTC).isoformat(),
         }
-        index = OfferIndex.of_one(
-            subject, rendered, Row.of(subject, self._catalog.vocabulary), self._catalog.vocabulary
-        )
+        index = OfferIndex.of_one(subject, rendered, row, vocabulary)
         event_id = self._hub.next_id(stream, record.offset)
         self._hub.publish(Event(kind, orjson.dumps(payload), stream, record.offset, event_id, subject.provider, index))
 
