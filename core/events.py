@@ -33,6 +33,8 @@ def dead_letter_topic(topic: str) -> str:
 OFFER_SCHEMA = f"offer/{OFFER_SCHEMA_VERSION}"
 PRICE_UPDATE_SCHEMA = "price-update/1"
 PROVIDER_EVENT_SCHEMA = "provider-event/1"
+PRICE_ALERT_SCHEMA = "price-alert/1"
+WEBHOOK_DELIVERY_SCHEMA = "webhook-delivery/1"
 
 
 def utcnow() -> datetime:
@@ -123,6 +125,119 @@ class ProviderEvent:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed provider event: {exc!r}") from None
+
+
+@dataclass(frozen=True)
+class PriceAlert:
+    """Something about an offer's price worth telling people.
+
+    ``kind`` is ``significant_change`` or ``anomaly`` for the market-wide alerts the stream
+    analytics raise (``detail`` says why: the change in percent, the z-score), or ``rule`` for
+    one user's own alert rule firing (``user_id`` and ``alert_id`` say whose; nobody else sees
+    it).
+    """
+
+    kind: str
+    provider: str
+    offer_id: str
+    gpu_type: str | None
+    region: str
+    old_price: Decimal | None
+    new_price: Decimal
+    at: datetime
+    detail: dict[str, Any] = field(default_factory=dict)
+    user_id: int | None = None
+    alert_id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "provider": self.provider,
+            "offer_id": self.offer_id,
+            "gpu_type": self.gpu_type,
+            "region": self.region,
+            "old_price": None if self.old_price is None else str(self.old_price),
+            "new_price": str(self.new_price),
+            "at": self.at.isoformat(),
+            "detail": self.detail,
+            "user_id": self.user_id,
+            "alert_id": self.alert_id,
+        }
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"schema": PRICE_ALERT_SCHEMA, **self.to_json()})
+
+    @classmethod
+    def decode(cls, value: bytes) -> PriceAlert:
+        data = _load(value, PRICE_ALERT_SCHEMA)
+        try:
+            old_price = data.get("old_price")
+            user_id, alert_id = data.get("user_id"), data.get("alert_id")
+            return cls(
+                kind=str(data["kind"]),
+                provider=str(data["provider"]),
+                offer_id=str(data["offer_id"]),
+                gpu_type=data.get("gpu_type"),
+                region=str(data.get("region") or ""),
+                old_price=None if old_price is None else Decimal(str(old_price)),
+                new_price=Decimal(str(data["new_price"])),
+                at=datetime.fromisoformat(data["at"]),
+                detail=dict(data.get("detail") or {}),
+                user_id=None if user_id is None else int(user_id),
+                alert_id=None if alert_id is None else int(alert_id),
+            )
+        except (KeyError, ArithmeticError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed price alert: {exc!r}") from None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One signed HTTP POST for a delivery service to make, exactly as it is to be sent.
+
+    ``delivery_id`` is the same every time the event behind it is handled, so a delivery made
+    twice (at-least-once) can be recognised by the service and by the receiver.
+    """
+
+    delivery_id: str
+    webhook_id: int
+    user_id: int
+    url: str
+    event: str
+    body: bytes
+    headers: dict[str, str]
+    created_at: datetime
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "schema": WEBHOOK_DELIVERY_SCHEMA,
+                "delivery_id": self.delivery_id,
+                "webhook_id": self.webhook_id,
+                "user_id": self.user_id,
+                "url": self.url,
+                "event": self.event,
+                "body": self.body.decode(),
+                "headers": self.headers,
+                "created_at": self.created_at.isoformat(),
+            }
+        )
+
+    @classmethod
+    def decode(cls, value: bytes) -> WebhookDelivery:
+        data = _load(value, WEBHOOK_DELIVERY_SCHEMA)
+        try:
+            return cls(
+                delivery_id=str(data["delivery_id"]),
+                webhook_id=int(data["webhook_id"]),
+                user_id=int(data["user_id"]),
+                url=str(data["url"]),
+                event=str(data["event"]),
+                body=str(data["body"]).encode(),
+                headers={str(k): str(v) for k, v in dict(data["headers"]).items()},
+                created_at=datetime.fromisoformat(data["created_at"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed webhook delivery: {exc!r}") from None
 
 
 def _load(value: bytes, schema: str) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 Producers call ``publish``; consumers iterate ``subscribe``. Both backends keep the semantics the
 rest of the product relies on: per-key order, compacted ``gpubroker.offers`` (a new subscriber
-reading from the beginning sees the latest value of every key, tombstones included), and
-at-least-once delivery.
+reading from the beginning sees the latest value of every key, tombstones included),
+at-least-once delivery, and consumer groups that split a topic's records between the gateway
+instances (for work that must happen once, not once per instance).
 """
 
 from __future__ import annotations
@@ -46,8 +47,16 @@ class Bus(Protocol):
     async def read_compacted(self, topic: str) -> dict[str, Record]:
         """The latest record of every key of a compacted topic, as of now (tombstones included)."""
 
-    def subscribe(self, topics: Sequence[str], *, from_beginning: bool = True) -> AsyncIterator[Record]:
-        """Every record of ``topics`` (from the beginning, or only new ones), for this subscriber alone."""
+    def subscribe(
+        self, topics: Sequence[str], *, from_beginning: bool = True, group: str | None = None
+    ) -> AsyncIterator[Record]:
+        """Every record of ``topics`` (from the beginning, or only new ones), for this subscriber alone.
+
+        With a ``group``, the subscribers sharing it split the records between them, each record
+        going to one of them, and the group resumes where it left off: a record counts as handled
+        once its subscriber asks for the next one (at least once; a group new to the bus starts
+        with new records).
+        """
 
 
 def open_bus(settings: Settings) -> Bus:

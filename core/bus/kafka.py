@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
@@ -17,6 +18,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from gpubroker.core.bus import BusError, Headers, Record
 
 log = logging.getLogger(__name__)
+
+COMMIT_EVERY_S = 1.0
 
 
 class KafkaBus:
@@ -100,16 +103,21 @@ class KafkaBus:
         finally:
             await consumer.stop()
 
-    async def subscribe(self, topics: Sequence[str], *, from_beginning: bool = True) -> AsyncIterator[Record]:
-        # No consumer group: every gateway instance needs every record to build its own view.
+    async def subscribe(
+        self, topics: Sequence[str], *, from_beginning: bool = True, group: str | None = None
+    ) -> AsyncIterator[Record]:
+        # Without a group, every gateway instance gets every record to build its own view; a
+        # group splits the partitions between its members and commits what they have handled.
         consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=self._bootstrap,
-            group_id=None,
+            group_id=group,
             enable_auto_commit=False,
-            auto_offset_reset="earliest" if from_beginning else "latest",
+            auto_offset_reset="latest" if group is not None or not from_beginning else "earliest",
         )
         await consumer.start()
+        handled: dict[TopicPartition, int] = {}
+        committed_at = time.monotonic()
         try:
             async for message in consumer:
                 yield Record(
@@ -120,5 +128,27 @@ class KafkaBus:
                     partition=message.partition,
                     headers=tuple(message.headers or ()),
                 )
+                if group is None:
+                    continue
+                # The subscriber asked for the next record, so it is done with this one.
+                handled[TopicPartition(message.topic, message.partition)] = message.offset + 1
+                if time.monotonic() - committed_at >= COMMIT_EVERY_S:
+                    await _commit(consumer, handled)
+                    committed_at = time.monotonic()
         finally:
+            if handled:
+                await _commit(consumer, handled)
             await consumer.stop()
+
+
+async def _commit(consumer: AIOKafkaConsumer, handled: dict[TopicPartition, int]) -> None:
+    """Commit what was handled; a partition moved to another member meanwhile is not ours to
+    commit (its new owner sees those records again: at least once)."""
+    offsets, assigned = dict(handled), consumer.assignment()
+    handled.clear()
+    offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+    if offsets:
+        try:
+            await consumer.commit(offsets)
+        except Exception as exc:  # a rebalance under way; the records are seen again, not lost
+            log.warning("could not commit consumed offsets (%s: %s)", type(exc).__name__, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 
@@ -21,6 +22,7 @@ class MemoryBus:
         self._compacted: dict[str, dict[str | None, Record]] = {topic: {} for topic in COMPACTED}
         self._tail: dict[str, deque[Record]] = {}
         self._subscribers: list[tuple[frozenset[str], asyncio.Queue[Record]]] = []
+        self._groups: dict[str, list[tuple[frozenset[str], asyncio.Queue[Record]]]] = {}
 
     async def start(self) -> None:
         return None
@@ -45,10 +47,26 @@ class MemoryBus:
         for topics, queue in self._subscribers:
             if topic in topics:
                 queue.put_nowait(record)
+        for members in self._groups.values():  # one member per group, chosen by key as Kafka's partitioner would
+            interested = [queue for topics, queue in members if topic in topics]
+            if interested:
+                interested[zlib.crc32((key or "").encode()) % len(interested)].put_nowait(record)
 
-    async def subscribe(self, topics: Sequence[str], *, from_beginning: bool = True) -> AsyncIterator[Record]:
+    async def subscribe(
+        self, topics: Sequence[str], *, from_beginning: bool = True, group: str | None = None
+    ) -> AsyncIterator[Record]:
+        """A ``group`` lives as long as this process: its members share new records only."""
         wanted = frozenset(topics)
         queue: asyncio.Queue[Record] = asyncio.Queue()
+        if group is not None:
+            members = self._groups.setdefault(group, [])
+            member = (wanted, queue)
+            members.append(member)
+            try:
+                while True:
+                    yield await queue.get()
+            finally:
+                members.remove(member)
         if from_beginning:
             retained = [r for t in wanted for r in self._compacted.get(t, {}).values()]
             retained += [r for t in wanted for r in self._tail.get(t, ())]

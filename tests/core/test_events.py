@@ -33,3 +33,32 @@ def test_bad_offer_records_raise_value_error(value: bytes) -> None:
 def test_dead_letter_topic_names() -> None:
     assert events.dead_letter_topic(events.OFFERS) == "gpubroker.dlq.offers"
     assert events.dead_letter_topic(events.PRICE_UPDATES) == "gpubroker.dlq.price-updates"
+
+
+def test_price_alert_round_trip() -> None:
+    market = events.PriceAlert(
+        "significant_change", "acme", "id", "H100", "us", Decimal("2"), Decimal("1.5"), datetime.now(UTC), {"pct": -25}
+    )
+    rule = events.PriceAlert("rule", "acme", "id", None, "us", None, Decimal("1.5"), datetime.now(UTC), {}, 7, 3)
+    for alert in (market, rule):
+        assert events.PriceAlert.decode(alert.encode()) == alert
+
+
+def test_webhook_delivery_round_trip() -> None:
+    delivery = events.WebhookDelivery(
+        "dlv_1", 3, 7, "https://example.com/hook", "price.alert", b'{"a":1}', {"X-A": "b"}, datetime.now(UTC)
+    )
+    assert events.WebhookDelivery.decode(delivery.encode()) == delivery
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"schema": "price-alert/1"}',
+        b'{"schema": "price-alert/1", "kind": "rule", "provider": "a", "offer_id": "b", '
+        b'"new_price": "x", "at": "2026-01-01T00:00:00+00:00"}',
+    ],
+)
+def test_bad_price_alerts_raise_value_error(value: bytes) -> None:
+    with pytest.raises(ValueError):
+        events.PriceAlert.decode(value)

@@ -82,3 +82,61 @@ async def test_topics_are_never_created_by_accident(services: Services) -> None:
         assert "gpubroker.no-such-topic" not in await admin.list_topics()
     finally:
         await admin.close()
+
+
+async def test_a_group_splits_records_between_members_and_resumes_after_what_it_handled(services: Services) -> None:
+    bus = KafkaBus(services.kafka_bootstrap)
+    await bus.start()
+    group, run = f"test-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
+    seen: dict[str, list[str]] = {"a": [], "b": []}
+
+    async def member(name: str, until: asyncio.Event) -> None:
+        async for record in bus.subscribe([events.PRICE_UPDATES], group=group):
+            if record.key and record.key.startswith(run):
+                seen[name].append(record.key)
+            if until.is_set():
+                return
+
+    async def publish(prefix: str, count: int) -> list[str]:
+        keys = [f"{run}-{prefix}-{i}" for i in range(count)]
+        for key in keys:
+            update = events.PriceUpdate(f"test-{run}", key, None, "us", Decimal(1), Decimal(2), events.utcnow())
+            await bus.publish(events.PRICE_UPDATES, key, update.encode())
+        await bus.flush()
+        return keys
+
+    try:
+        stop_a, stop_b = asyncio.Event(), asyncio.Event()
+        members = [asyncio.create_task(member("a", stop_a)), asyncio.create_task(member("b", stop_b))]
+        for _ in range(60):  # until both have joined and been given partitions
+            await publish("warm", 12)
+            await asyncio.sleep(1)
+            if seen["a"] and seen["b"]:
+                break
+        for name in seen:
+            seen[name].clear()
+        batch = await publish("split", 60)
+        for _ in range(60):
+            if len(seen["a"]) + len(seen["b"]) >= 60:
+                break
+            await asyncio.sleep(0.5)
+        assert seen["a"] and seen["b"] and set(seen["a"]).isdisjoint(seen["b"])
+        assert sorted(seen["a"] + seen["b"]) == sorted(batch)  # each record to one member
+
+        stop_a.set(), stop_b.set()
+        await publish("nudge", 12)  # wakes both so they return (committing what they handled)
+        await asyncio.wait_for(asyncio.gather(*members), 60)
+        for name in seen:
+            seen[name].clear()
+        later = await publish("later", 20)
+        stop_a.clear()
+        resumed = asyncio.create_task(member("a", stop_a))
+        for _ in range(120):
+            if len([k for k in seen["a"] if "-later-" in k]) >= 20:
+                break
+            await asyncio.sleep(0.5)
+        resumed.cancel()
+        assert not [k for k in seen["a"] if "-split-" in k]  # handled before: not again
+        assert set(later) <= set(seen["a"])  # published while nobody was reading: not lost
+    finally:
+        await bus.stop()
