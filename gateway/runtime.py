@@ -31,6 +31,7 @@ from gpubroker.gateway.identity.keys import KeyRing
 from gpubroker.gateway.identity.tokens import Tokens
 from gpubroker.gateway.realtime.changes import Changes
 from gpubroker.gateway.realtime.hub import Hub
+from gpubroker.gateway.realtime.notify import Notifier
 
 if TYPE_CHECKING:
     from gpubroker.workers.worker import ProviderWorker
@@ -67,8 +68,10 @@ class GatewayRuntime:
             on_change=self._changed.set,
             on_offer=self.changes.offer,
             on_provider=self.changes.provider,
+            on_alert=self.changes.alert,
         )
         self.vault = open_vault(settings)
+        self.notifier = Notifier(self.bus, self.catalog, self.vault)
         ttls = {
             "access": settings.access_token_ttl_s,
             "refresh": settings.refresh_token_ttl_s,
@@ -94,6 +97,7 @@ class GatewayRuntime:
         self._tasks.append(asyncio.create_task(self._reload_keys(), name="keys"))
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
         self._tasks.append(asyncio.create_task(self._when_settled(), name="settled"))
+        self._tasks.append(asyncio.create_task(self.notifier.run(), name="notify"))
         self._tasks.append(asyncio.create_task(self._refresh_on_change(), name="refresh"))
         self._tasks.append(asyncio.create_task(retention.run_periodically(self.settings), name="retention"))
         if self.run_workers:

@@ -48,3 +48,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytes
             monkeypatch.delenv(name)
     monkeypatch.setenv("GPUBROKER_DATA_DIR", str(tmp_path / "data"))
     yield monkeypatch
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Test on an SQLite file, as embedded mode runs, not on SQLite's shared in-memory database:
+    the gateway's background tasks read while a test writes, and the in-memory one refuses at
+    once ("table is locked") where a file makes the second connection wait its turn. Nothing
+    needs to survive a crash of the test run, so nothing waits for the disk either."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")
+        database.setdefault("OPTIONS", {})["init_command"] = "PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL"

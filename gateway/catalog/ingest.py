@@ -25,7 +25,7 @@ from gpubroker.gateway.catalog.store import Catalog, ProviderState
 
 log = logging.getLogger(__name__)
 
-TOPICS = (events.OFFERS, events.PRICE_UPDATES, events.PROVIDER_EVENTS)
+TOPICS = (events.OFFERS, events.PROVIDER_EVENTS, events.PRICE_ALERTS)
 FLUSH_EVERY_S = 0.5
 
 
@@ -38,12 +38,14 @@ class Ingest:
         on_change: Callable[[], None] = lambda: None,
         on_offer: Callable[[Record, Offer | None, Offer | None], None] = lambda *_: None,
         on_provider: Callable[[Record, ProviderState], None] = lambda *_: None,
+        on_alert: Callable[[Record, events.PriceAlert], None] = lambda *_: None,
     ) -> None:
         self._bus = bus
         self._catalog = catalog
         self._on_change = on_change
         self._on_offer = on_offer
         self._on_provider = on_provider
+        self._on_alert = on_alert
         self._observations: list[dict[str, object]] = []
         self._statuses: dict[str, ProviderState] = {}
         self._checks: list[dict[str, object]] = []
@@ -97,6 +99,9 @@ class Ingest:
                         "at": event.at,
                     }
                 )
+            elif record.topic == events.PRICE_ALERTS and record.value is not None:
+                self._on_alert(record, events.PriceAlert.decode(record.value))
+                return  # news for subscribers; the catalogue is unchanged
         except ValueError as exc:
             self.rejected += 1
             log.error("skipping undecodable record on %s at offset %s: %s", record.topic, record.offset, exc)

@@ -35,6 +35,20 @@ class ProviderState:
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
     offers: int = 0
 
+    def apply(self, event: ProviderEvent) -> None:
+        data = event.data
+        self.last_poll_at = event.at
+        if "poll_interval_s" in data:
+            self.poll_interval_s = float(data["poll_interval_s"])
+        if event.event_type == "poll.succeeded":
+            self.last_success_at = event.at
+            self.last_error = None
+            self.source = data.get("source", "live")
+            self.data_as_of = datetime.fromisoformat(data["data_as_of"]) if data.get("data_as_of") else event.at
+            self.offers = int(data.get("offers", 0))
+        elif event.event_type == "poll.failed":
+            self.last_error = str(data.get("reason") or data.get("error_type") or "poll failed")
+
     @property
     def status(self) -> HealthStatus:
         if self.last_success_at is None:
@@ -126,18 +140,7 @@ class Catalog:
 
     def apply_event(self, event: ProviderEvent) -> ProviderState:
         state = self.providers.setdefault(event.provider, ProviderState(event.provider))
-        data = event.data
-        state.last_poll_at = event.at
-        if "poll_interval_s" in data:
-            state.poll_interval_s = float(data["poll_interval_s"])
-        if event.event_type == "poll.succeeded":
-            state.last_success_at = event.at
-            state.last_error = None
-            state.source = data.get("source", "live")
-            state.data_as_of = datetime.fromisoformat(data["data_as_of"]) if data.get("data_as_of") else event.at
-            state.offers = int(data.get("offers", 0))
-        elif event.event_type == "poll.failed":
-            state.last_error = str(data.get("reason") or data.get("error_type") or "poll failed")
+        state.apply(event)
         self._provider_hashes[event.provider] = _hash(repr(state).encode())
         self.version += 1
         return state

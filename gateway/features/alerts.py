@@ -1,7 +1,9 @@
 """``/api/v2/alerts``: tell me when an offer matching these filters crosses this price.
 
 The filters are the list endpoint's (validated the same way, so a rule that could never match
-is refused when made); rules are evaluated on price updates by the real-time delivery path.
+is refused when made). A rule fires when a matching offer's price crosses the threshold
+(``realtime.rules``): the owner's WebSocket connections subscribed to ``alerts`` and SSE streams
+get an ``alert`` event, and their ``price.alert`` webhooks a delivery (``realtime.notify``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ async def create_alert(request: HttpRequest, body: AlertBody) -> Status[dict[str
         price=body.price,
         per_gpu=body.per_gpu,
     )
+    current().notifier.invalidate()
     return Status(201, _json(row))
 
 
@@ -73,6 +76,7 @@ async def delete_alert(request: HttpRequest, alert_id: int) -> Status[None]:
     deleted, _ = await PriceAlert.objects.filter(pk=alert_id, user_id=identity.user_id).adelete()
     if not deleted:
         raise ApiError(404, "alert_id", f"you have no alert {alert_id}")
+    current().notifier.invalidate()
     return Status(204, None)
 
 

@@ -1,14 +1,13 @@
 """``/api/v2/webhooks``: where an Enterprise user's events are delivered, signed with HMAC.
 
 The signing secret is made here, shown once and kept in the vault. Each delivery carries
-``X-GPUBROKER-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">``; a receiver
-recomputes it with the secret and rejects old timestamps, which defeats replays.
+``X-GPUBROKER-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` (see
+``realtime.deliveries``); a receiver recomputes it with the secret and rejects old timestamps,
+which defeats replays.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import secrets
 from datetime import datetime
@@ -29,11 +28,6 @@ from gpubroker.gateway.schemas import Error
 router = Router(tags=["webhooks"])
 EVENTS = ("price.alert", "price.change", "provider.health")
 MAX_WEBHOOKS = 20
-
-
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
 
 
 class WebhookBody(Schema):
@@ -86,6 +80,7 @@ async def create_webhook(request: HttpRequest, body: WebhookBody) -> Status[dict
     except Exception:
         await row.adelete()
         raise ApiError(503, None, "the secret store is unavailable; try again") from None
+    runtime.notifier.invalidate()
     await audit.record(request, identity.subject, "webhook.create", f"{row.pk} {body.url}")
     return Status(201, {**_json(row), "secret": secret})
 
@@ -104,6 +99,7 @@ async def delete_webhook(request: HttpRequest, webhook_id: int) -> Status[None]:
         raise ApiError(404, "webhook_id", f"you have no webhook {webhook_id}")
     await current().vault.delete(row.secret_path)
     await row.adelete()
+    current().notifier.invalidate()
     await audit.record(request, identity.subject, "webhook.delete", str(webhook_id))
     return Status(204, None)
 

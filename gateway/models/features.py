@@ -11,6 +11,10 @@ from django.db import models
 from gpubroker.gateway.models.accounts import User
 
 
+def webhook_secret_path(webhook_id: int) -> str:
+    return f"gpubroker/webhooks/{webhook_id}"
+
+
 class Favorite(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="favorites")
     offer_id = models.CharField(max_length=36)
@@ -42,7 +46,7 @@ class Webhook(models.Model):
 
     @property
     def secret_path(self) -> str:
-        return f"gpubroker/webhooks/{self.pk}"
+        return webhook_secret_path(self.pk)
 
 
 class Integration(models.Model):

@@ -1,5 +1,5 @@
 """Turning what the ingest applies into hub events: price and availability changes, offers
-coming and going, and provider health.
+coming and going, provider health, and price alerts (the market's, and users' own).
 
 Only news is published: re-reading the bus from the beginning at start (to rebuild the
 catalogue) would otherwise replay history as if it were happening now, so nothing is published
@@ -22,7 +22,7 @@ from gpubroker.gateway.catalog.rows import Row
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
 from gpubroker.gateway.realtime.hub import Event, Hub
 
-STREAM_CODES = {events.OFFERS: "o", events.PROVIDER_EVENTS: "p"}
+STREAM_CODES = {events.OFFERS: "o", events.PROVIDER_EVENTS: "p", events.PRICE_ALERTS: "a"}
 
 
 class Changes:
@@ -66,6 +66,26 @@ class Changes:
         payload = {"type": "health_status", **state.to_json(datetime.now(UTC))}
         event_id = self._hub.next_id(stream, record.offset)
         self._hub.publish(Event("health_status", orjson.dumps(payload), stream, record.offset, event_id, state.name))
+
+    def alert(self, record: Record, alert: events.PriceAlert) -> None:
+        """A ``rule`` alert goes to its owner alone (as ``alert``); the market's go to everyone
+        who asked for them (as ``price_alert``)."""
+        if not self.live:
+            return
+        kind = "alert" if alert.user_id is not None else "price_alert"
+        offer = self._catalog.offers.get(alert.offer_id)
+        index, rendered = None, None
+        if offer is not None:
+            rendered = self._catalog.rendered[alert.offer_id]
+            index = OfferIndex.of_one(offer, rendered, self._catalog.rows[alert.offer_id], self._catalog.vocabulary)
+        payload = alert.to_json()
+        del payload["user_id"]
+        payload = {"type": kind, **payload, "offer": None if rendered is None else orjson.Fragment(rendered)}
+        stream = _stream(record)
+        event_id = self._hub.next_id(stream, record.offset)
+        self._hub.publish(
+            Event(kind, orjson.dumps(payload), stream, record.offset, event_id, alert.provider, index, alert.user_id)
+        )
 
 
 def _kind(previous: Offer | None, offer: Offer | None) -> str | None:

@@ -10,7 +10,8 @@ same offsets, so an id means the same everywhere, and a client that reconnects t
 with ``Last-Event-ID`` gets every retained event it has not seen (``since``).
 
 Subscribers hold a bounded queue: a slow one loses its oldest events, never the gateway's
-memory, and is told how many it missed.
+memory, and is told how many it missed. An event with an ``owner`` (a user's own alert) reaches
+only that user's subscriptions, whatever they accept.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ SUBSCRIBER_QUEUE = 1_000
 @dataclass(frozen=True)
 class Event:
     kind: str
-    """price_update, availability, offer_added, offer_removed or health_status"""
+    """price_update, availability, offer_added, offer_removed, health_status, price_alert or alert"""
     data: bytes
     """The payload, JSON, rendered once for every subscriber."""
     stream: str
@@ -40,6 +41,8 @@ class Event:
     provider: str
     index: OfferIndex | None = None
     """The offer as a one-row index, so subscribers' filters apply to it as to the list."""
+    owner: int | None = None
+    """The user an event is for alone; None for everyone."""
 
 
 Position = dict[str, int]
@@ -57,11 +60,17 @@ def parse_position(text: str) -> Position:
 
 
 class Subscription:
-    def __init__(self, accepts: Callable[[Event], bool], size: int = SUBSCRIBER_QUEUE) -> None:
+    def __init__(
+        self, accepts: Callable[[Event], bool], size: int = SUBSCRIBER_QUEUE, owner: int | None = None
+    ) -> None:
         self.accepts = accepts
+        self.owner = owner
         self._queue: deque[Event] = deque(maxlen=size)
         self._ready = asyncio.Event()
         self.dropped = 0
+
+    def sees(self, event: Event) -> bool:
+        return event.owner is None or event.owner == self.owner
 
     def push(self, event: Event) -> None:
         if len(self._queue) == self._queue.maxlen:
@@ -95,20 +104,27 @@ class Hub:
     def publish(self, event: Event) -> None:
         self._retained.append(event)
         for subscription in self._subscriptions:
-            if subscription.accepts(event):
+            if subscription.sees(event) and subscription.accepts(event):
                 subscription.push(event)
 
-    def subscribe(self, accepts: Callable[[Event], bool], size: int = SUBSCRIBER_QUEUE) -> Subscription:
-        subscription = Subscription(accepts, size)
+    def subscribe(
+        self, accepts: Callable[[Event], bool], size: int = SUBSCRIBER_QUEUE, owner: int | None = None
+    ) -> Subscription:
+        """``owner``: the subscribing user's id, which lets their own events through."""
+        subscription = Subscription(accepts, size, owner)
         self._subscriptions.add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
 
-    def since(self, position: Position) -> Iterator[Event]:
-        """Retained events after ``position``, oldest first."""
-        return (event for event in self._retained if event.offset > position.get(event.stream, -1))
+    def since(self, position: Position, owner: int | None = None) -> Iterator[Event]:
+        """Retained events after ``position`` that ``owner`` may see, oldest first."""
+        return (
+            event
+            for event in self._retained
+            if event.offset > position.get(event.stream, -1) and event.owner in (None, owner)
+        )
 
     @property
     def subscribers(self) -> int:

@@ -3,8 +3,9 @@
 After connecting, a client gets ``{"type": "connection_established"}`` and then sends:
 
 - ``{"type": "subscribe", "channels": [...]}`` and ``{"type": "unsubscribe", "channels": [...]}``
-  with channels ``price_updates``, ``availability``, ``health_status``, ``provider:<name>``,
-  ``gpu:<type>`` and ``region:<name>``;
+  with channels ``price_updates``, ``availability``, ``health_status``, ``price_alerts`` (the
+  market's significant changes and anomalies), ``alerts`` (the signed-in user's own alert
+  rules firing; nobody else's), ``provider:<name>``, ``gpu:<type>`` and ``region:<name>``;
 - ``{"type": "ping"}``, answered with ``{"type": "pong"}``.
 
 Events arrive as ``{"type": "event", "id": ..., "event": <kind>, "data": {...}}``. Channels
@@ -31,6 +32,8 @@ KINDS = {
     "price_updates": frozenset({"price_update"}),
     "availability": frozenset({"availability", "offer_added", "offer_removed"}),
     "health_status": frozenset({"health_status"}),
+    "price_alerts": frozenset({"price_alert"}),
+    "alerts": frozenset({"alert"}),
 }
 PREFIXES = ("provider", "gpu", "region")
 HEARTBEAT_S = 30.0
@@ -81,9 +84,10 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
         self.hub = current().hub
         self.interests = Interests()
-        self.subscription: Subscription = self.hub.subscribe(self.interests.accepts)
-        await self.accept()
         identity = self.scope.get("gpubroker.identity")
+        self.user_id = None if identity is None else identity.user_id
+        self.subscription: Subscription = self.hub.subscribe(self.interests.accepts, owner=self.user_id)
+        await self.accept()
         plan = identity.plan.value if identity is not None else "anonymous"
         await self._send(
             {"type": "connection_established", "plan": plan, "channels": [*KINDS, *[f"{p}:<name>" for p in PREFIXES]]}
@@ -119,6 +123,8 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return await self._send(
                 {"type": "error", "message": f"'channels' must be a list of up to {MAX_CHANNELS} names"}
             )
+        if kind == "subscribe" and "alerts" in channels and self.user_id is None:
+            return await self._send({"type": "error", "message": "sign in (?token=) to receive your alerts"})
         try:
             self.interests.change(channels, add=kind == "subscribe")
         except ValueError as exc:

@@ -2,7 +2,9 @@
 Server-Sent Events.
 
 Each event has an ``id`` (a bus position, the same on every instance) and a type
-(``price_update``, ``availability``, ``offer_added``, ``offer_removed``, ``health_status``); a
+(``price_update``, ``availability``, ``offer_added``, ``offer_removed``, ``health_status``,
+``price_alert`` for the market's significant changes and anomalies, and ``alert`` for the signed-in
+caller's own alert rules); a
 client that reconnects with ``Last-Event-ID`` first gets every retained event it missed. A
 comment line every ``HEARTBEAT_S`` keeps proxies from closing a quiet stream, and a ``gap``
 event tells a client too slow to keep up how many events it lost.
@@ -46,8 +48,10 @@ def open_stream(
             return not filters.providers or event.provider in filters.providers
         return bool(filters.mask(event.index)[0])
 
-    subscription = hub.subscribe(accepts)
-    missed = [event for event in hub.since(position) if accepts(event)] if position is not None else []
+    identity = getattr(request, "scope", {}).get("gpubroker.identity")
+    owner = None if identity is None else identity.user_id
+    subscription = hub.subscribe(accepts, owner=owner)
+    missed = [event for event in hub.since(position, owner) if accepts(event)] if position is not None else []
 
     async def events() -> AsyncIterator[bytes]:
         sent: Position = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -16,9 +17,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Socket:
-    def __init__(self, runtime: GatewayRuntime, path: str = "/ws/providers/") -> None:
+    def __init__(
+        self, runtime: GatewayRuntime, path: str = "/ws/providers/", headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
         self.app = asgi_client(runtime).app
         self.path = path
+        self.headers = list(headers)
         self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
@@ -28,7 +32,7 @@ class Socket:
             "type": "websocket",
             "path": self.path,
             "query_string": b"",
-            "headers": [],
+            "headers": self.headers,
             "client": ("203.0.113.9", 1),
             "subprotocols": [],
         }
@@ -39,9 +43,14 @@ class Socket:
         await self.incoming.put({"type": "websocket.disconnect", "code": 1000})
         await asyncio.wait_for(self.task, 5)
 
-    async def message(self) -> dict[str, Any]:
-        sent = await asyncio.wait_for(self.outgoing.get(), 5)
+    async def message(self, timeout_s: float = 5) -> dict[str, Any]:
+        sent = await asyncio.wait_for(self.outgoing.get(), timeout_s)
         return sent if sent["type"] != "websocket.send" else orjson.loads(sent["text"])
+
+    async def connected(self) -> Socket:
+        assert (await self.message())["type"] == "websocket.accept"
+        assert (await self.message())["type"] == "connection_established"
+        return self
 
     async def say(self, message: dict[str, Any]) -> dict[str, Any]:
         await self.incoming.put({"type": "websocket.receive", "text": orjson.dumps(message).decode()})

@@ -7,8 +7,8 @@ import logging
 import orjson
 import pytest
 
-from gpubroker.gateway.features.webhooks import signature
 from gpubroker.gateway.identity.plans import Plan
+from gpubroker.gateway.realtime.deliveries import signature
 from gpubroker.gateway.runtime import GatewayRuntime
 from tests.gateway.conftest import AsgiClient, asgi_client, offer
 from tests.gateway.test_identity import PASSWORD, make_user, with_key
