@@ -9,10 +9,7 @@ from __future__ import annotations
 from django.db import models
 
 from gpubroker.gateway.models.accounts import User
-
-
-def webhook_secret_path(webhook_id: int) -> str:
-    return f"gpubroker/webhooks/{webhook_id}"
+from gpubroker.gateway.realtime.deliveries import secret_path
 
 
 class Favorite(models.Model):
@@ -46,7 +43,7 @@ class Webhook(models.Model):
 
     @property
     def secret_path(self) -> str:
-        return webhook_secret_path(self.pk)
+        return secret_path(self.pk)
 
 
 class Integration(models.Model):

@@ -22,10 +22,14 @@ import orjson
 
 from gpubroker.core.events import WebhookDelivery
 from gpubroker.core.vault import KeyValueVault
-from gpubroker.gateway.models.features import webhook_secret_path
 
 SECRET_TTL_S = 300.0
 USER_AGENT = "GPUBROKER-Webhooks/1"
+
+
+def secret_path(webhook_id: int) -> str:
+    """Where a webhook's signing secret is kept in the vault."""
+    return f"gpubroker/webhooks/{webhook_id}"
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -41,10 +45,6 @@ class Hook:
     user_id: int
     url: str
     events: frozenset[str]
-
-    @property
-    def secret_path(self) -> str:
-        return webhook_secret_path(self.id)
 
 
 class Deliveries:
@@ -80,7 +80,7 @@ class Deliveries:
         cached = self._secrets.get(hook.id)
         if cached is not None and time.monotonic() - cached[0] < SECRET_TTL_S:
             return cached[1]
-        values = await self._vault.read(hook.secret_path)
+        values = await self._vault.read(secret_path(hook.id))
         secret = None if values is None else values.get("secret")
         self._secrets[hook.id] = (time.monotonic(), secret)
         return secret

@@ -12,20 +12,26 @@ with ``Last-Event-ID`` gets every retained event it has not seen (``since``).
 Subscribers hold a bounded queue: a slow one loses its oldest events, never the gateway's
 memory, and is told how many it missed. An event with an ``owner`` (a user's own alert) reaches
 only that user's subscriptions, whatever they accept.
+
+One change may go to ten thousand connections, so the per-subscriber work is kept to the
+minimum: a waiting subscriber holds one bare future (no timer: the hub's ``heartbeat`` wakes
+the idle ones all at once), and each transport renders an event once for all its subscribers
+(``Event.rendered``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from gpubroker.gateway.catalog.index import OfferIndex
 
 RETAINED_EVENTS = 10_000
 SUBSCRIBER_QUEUE = 1_000
+HEARTBEAT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class Event:
     """The offer as a one-row index, so subscribers' filters apply to it as to the list."""
     owner: int | None = None
     """The user an event is for alone; None for everyone."""
+    rendered: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What each transport sends for this event, made by the first subscriber that needs it."""
 
 
 Position = dict[str, int]
@@ -66,7 +74,7 @@ class Subscription:
         self.accepts = accepts
         self.owner = owner
         self._queue: deque[Event] = deque(maxlen=size)
-        self._ready = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self.dropped = 0
 
     def sees(self, event: Event) -> bool:
@@ -76,14 +84,22 @@ class Subscription:
         if len(self._queue) == self._queue.maxlen:
             self.dropped += 1  # the oldest goes; the subscriber is told how many it missed
         self._queue.append(event)
-        self._ready.set()
+        self.wake()
 
-    async def next_batch(self, timeout_s: float) -> tuple[list[Event], int]:
-        """Queued events (possibly none, after ``timeout_s``) and how many were dropped since."""
+    def wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next_batch(self) -> tuple[list[Event], int]:
+        """Queued events, after waiting for some if there are none, and how many were dropped
+        since the last batch. An empty batch means the hub's heartbeat came first."""
         if not self._queue:
-            self._ready.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout_s)
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         events = list(self._queue)
         self._queue.clear()
         dropped, self.dropped = self.dropped, 0
@@ -117,6 +133,16 @@ class Hub:
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)
+
+    def heartbeat(self) -> None:
+        """Wake every waiting subscriber with an empty batch (time for a keep-alive)."""
+        for subscription in self._subscriptions:
+            subscription.wake()
+
+    async def beat(self, every_s: float = HEARTBEAT_S) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            self.heartbeat()
 
     def since(self, position: Position, owner: int | None = None) -> Iterator[Event]:
         """Retained events after ``position`` that ``owner`` may see, oldest first."""

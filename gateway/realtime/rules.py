@@ -22,11 +22,9 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from gpubroker.core.offer import Offer
-from gpubroker.gateway import params
 from gpubroker.gateway.catalog.filters import OfferFilters
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.rows import Row, Vocabulary
-from gpubroker.gateway.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +52,9 @@ def compile_rule(
 ) -> Rule | None:
     """The rule as stored, or None (logged) when its filters no longer make sense, for example
     a provider that has left the catalogue."""
+    from gpubroker.gateway import params  # the API's parsing needs Django set up; rules are read then
+    from gpubroker.gateway.errors import ApiError
+
     try:
         parsed = params.filters(params.OfferFilterParams.model_validate(filters), known_providers)
     except (ApiError, ValidationError) as exc:

@@ -36,7 +36,6 @@ KINDS = {
     "alerts": frozenset({"alert"}),
 }
 PREFIXES = ("provider", "gpu", "region")
-HEARTBEAT_S = 30.0
 MAX_CHANNELS = 100
 
 
@@ -133,16 +132,21 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def _forward(self) -> None:
         while True:
-            batch, dropped = await self.subscription.next_batch(HEARTBEAT_S)
+            batch, dropped = await self.subscription.next_batch()
             if dropped:
                 await self._send({"type": "gap", "dropped": dropped})
             for event in batch:
-                await self.send(text_data=_frame(event))
+                await self.base_send(_message(event))
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self.send(text_data=orjson.dumps(message).decode())
 
 
-def _frame(event: Event) -> str:
-    head = orjson.dumps({"type": "event", "id": event.id, "event": event.kind})[:-1]
-    return (head + b',"data":' + event.data + b"}").decode()
+def _message(event: Event) -> dict[str, str]:
+    """The ASGI message sending ``event``: one for all of its subscribers (servers only read it)."""
+    message = event.rendered.get("websocket")
+    if message is None:
+        head = orjson.dumps({"type": "event", "id": event.id, "event": event.kind})[:-1]
+        text = (head + b',"data":' + event.data + b"}").decode()
+        message = event.rendered["websocket"] = {"type": "websocket.send", "text": text}
+    return message  # type: ignore[no-any-return]

@@ -6,7 +6,7 @@ Each event has an ``id`` (a bus position, the same on every instance) and a type
 ``price_alert`` for the market's significant changes and anomalies, and ``alert`` for the signed-in
 caller's own alert rules); a
 client that reconnects with ``Last-Event-ID`` first gets every retained event it missed. A
-comment line every ``HEARTBEAT_S`` keeps proxies from closing a quiet stream, and a ``gap``
+comment line at each of the hub's heartbeats keeps proxies from closing a quiet stream, and a ``gap``
 event tells a client too slow to keep up how many events it lost.
 """
 
@@ -24,7 +24,6 @@ from gpubroker.gateway.catalog.filters import OfferFilters
 from gpubroker.gateway.errors import invalid
 from gpubroker.gateway.realtime.hub import Event, Hub, Position, parse_position
 
-HEARTBEAT_S = 15.0
 RETRY_MS = 3000
 
 
@@ -68,7 +67,7 @@ def open_stream(
                 if fresh(event):
                     yield _frame(event)
             while True:
-                batch, dropped = await subscription.next_batch(HEARTBEAT_S)
+                batch, dropped = await subscription.next_batch()
                 if dropped:
                     yield b"event: gap\ndata: " + orjson.dumps({"dropped": dropped}) + b"\n\n"
                 if not batch:
@@ -86,4 +85,8 @@ def open_stream(
 
 
 def _frame(event: Event) -> bytes:
-    return b"id: " + event.id.encode() + b"\nevent: " + event.kind.encode() + b"\ndata: " + event.data + b"\n\n"
+    frame = event.rendered.get("sse")
+    if frame is None:
+        head = b"id: " + event.id.encode() + b"\nevent: " + event.kind.encode() + b"\ndata: "
+        frame = event.rendered["sse"] = head + event.data + b"\n\n"
+    return frame  # type: ignore[no-any-return]

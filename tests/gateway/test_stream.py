@@ -123,6 +123,16 @@ async def test_a_slow_subscriber_loses_its_oldest_events_and_is_told() -> None:
     subscription = hub.subscribe(lambda event: True, size=3)
     for offset in range(5):
         hub.publish(Event("price_update", b"{}", "o0", offset, hub.next_id("o0", offset), "vastai"))
-    events, dropped = await subscription.next_batch(0.01)
+    events, dropped = await subscription.next_batch()
     assert [e.offset for e in events] == [2, 3, 4] and dropped == 2
     assert [e.offset for e in hub.since({"o0": 2})] == [3, 4]
+
+
+async def test_the_heartbeat_wakes_idle_subscribers_with_an_empty_batch() -> None:
+    hub = Hub()
+    subscription = hub.subscribe(lambda event: True)
+    waiting = asyncio.create_task(subscription.next_batch())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    hub.heartbeat()
+    assert await asyncio.wait_for(waiting, 1) == ([], 0)
