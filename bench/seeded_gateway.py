@@ -9,7 +9,12 @@ until the ingest task has put all of them in the catalogue and written them to t
 and only then reports startup complete, so the server answers only once the catalogue is full.
 Every other request goes straight to the gateway (one extra coroutine call);
 ``GET /_bench/stats`` reports the catalogue size and the fast path's hit count, so a benchmark
-can check what it measured.
+can check what it measured. ``POST /_bench/reprice`` publishes a new price for one offer (the
+next in id order, round the catalogue) on the runtime's bus, so the change takes the real path
+to subscribers (ingest, catalogue, hub, each WebSocket consumer); it answers the offer's id, the
+new price and ``published_at`` (``time.time()`` just before publishing), or 503 until the
+runtime publishes changes to subscribers. ``GET /_bench/reprice`` tells whether it does yet
+(``live``) and how many subscriptions the hub holds. ``bench/fanout.py`` uses both.
 
 The offers are the same on every run, so processes started with the same ``BENCH_NOW`` and
 ``GPUBROKER_SECRET_KEY`` (which signs cursors) answer with the same bytes. The providers poll
@@ -27,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -41,6 +47,8 @@ from gpubroker.gateway.app import GatewayApplication, Receive, Scope, Send
 from gpubroker.gateway.runtime import GatewayRuntime
 
 STATS_PATH = "/_bench/stats"
+REPRICE_PATH = "/_bench/reprice"
+PRICE_STEP = Decimal("0.0100")  # every reprice moves the offer's price by a cent: always a price_update
 PROVIDERS = [
     "aws",
     "gcp",
@@ -134,12 +142,16 @@ class SeededGateway:
         self.offers = offers
         self.now = now
         self.gateway = GatewayApplication(run_workers=False)
+        self.repriced = 0
+        self._reprice_ids: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.gateway(scope, receive, self._seed_before_startup_complete(send))
         elif scope.get("path") == STATS_PATH:
             await self._stats(send)
+        elif scope.get("path") == REPRICE_PATH and scope["type"] == "http":
+            await self._reprice(scope, send)
         else:
             await self.gateway(scope, receive, send)
 
@@ -159,9 +171,36 @@ class SeededGateway:
                 "fastpath_hits": 0 if runtime is None else runtime.fastpath.hits,
             }
         )
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, 200, body)
+
+    async def _reprice(self, scope: Scope, send: Send) -> None:
+        """One offer's price moves by a cent, published on the bus as a worker would."""
+        runtime = self.gateway.runtime
+        live = runtime is not None and runtime.changes.live and bool(runtime.catalog.offers)
+        if scope["method"] != "POST":
+            state = {"live": live, "subscribers": 0 if runtime is None else runtime.hub.subscribers}
+            await _answer(send, 200, orjson.dumps({**state, "repriced": self.repriced}))
+            return
+        if not live:
+            await _answer(send, 503, b'{"detail": "the runtime does not publish changes yet"}')
+            return
+        if not self._reprice_ids:
+            self._reprice_ids = sorted(runtime.catalog.offers)
+        offer = runtime.catalog.offers[self._reprice_ids[self.repriced % len(self._reprice_ids)]]
+        up = (self.repriced // len(self._reprice_ids)) % 2 == 0  # up on one round, back down on the next
+        price = (offer.price_per_hour or Decimal(1)) + (PRICE_STEP if up else -PRICE_STEP)
+        changed = offer.model_copy(update={"price_per_hour": price, "last_updated": datetime.now(UTC)})
+        self.repriced += 1
+        published_at = time.time()
+        await runtime.bus.publish(events.OFFERS, changed.id, events.encode_offer(changed))
+        body = {"offer_id": changed.id, "price_per_hour": float(price), "published_at": published_at}
+        await _answer(send, 200, orjson.dumps(body))
+
+
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _now() -> datetime:
