@@ -28,32 +28,37 @@ class KafkaBus:
     ) -> None:
         self._bootstrap = bootstrap
         self._flush_timeout_s = flush_timeout_s
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            compression_type="snappy",
-            linger_ms=linger_ms,
-            request_timeout_ms=request_timeout_ms,
-            client_id=f"gpubroker-{uuid.uuid4().hex[:8]}",
-        )
+        self._producer_settings = {
+            "bootstrap_servers": bootstrap,
+            "acks": "all",
+            "enable_idempotence": True,
+            "compression_type": "snappy",
+            "linger_ms": linger_ms,
+            "request_timeout_ms": request_timeout_ms,
+            "client_id": f"gpubroker-{uuid.uuid4().hex[:8]}",
+        }
+        # Made by ``start``: a bus that only subscribes never opens (nor leaves unclosed) a producer.
+        self._producer: AIOKafkaProducer | None = None
         self._pending: list[asyncio.Future[object]] = []
-        self._started = False
 
     async def start(self) -> None:
-        if not self._started:
+        if self._producer is None:
+            producer = AIOKafkaProducer(**self._producer_settings)
             try:
-                await self._producer.start()
+                await producer.start()
             except Exception as exc:
+                await producer.stop()
                 raise BusError(f"cannot reach Kafka at {self._bootstrap}: {exc}") from None
-            self._started = True
+            self._producer = producer
 
     async def stop(self) -> None:
-        if self._started:
-            self._started = False
-            await self._producer.stop()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
 
     async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> None:
+        if self._producer is None:
+            raise BusError(f"could not queue a record for {topic}: the bus is not started")
         try:
             future = await self._producer.send(topic, value=value, key=key.encode(), headers=list(headers))
         except Exception as exc:
@@ -75,6 +80,7 @@ class KafkaBus:
     async def read_compacted(self, topic: str) -> dict[str, Record]:
         await self.start()
         try:
+            assert self._producer is not None
             numbers = await asyncio.wait_for(self._producer.partitions_for(topic), timeout=15)
         except Exception as exc:
             raise BusError(f"cannot read the partitions of {topic}: {type(exc).__name__}: {exc}") from None
