@@ -31,13 +31,10 @@ Needs ``taskset``, at least two cores, nginx and wrk: when nginx or wrk is missi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,13 +45,16 @@ from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.servers import HOST, ROOT, free_port, gateway_environment, stop, tail
+
 VENV_BIN = Path(sys.executable).parent
 APP = "bench.seeded_gateway:app"
-HOST = "127.0.0.1"
 P99_GOAL_MS = 10.0
 WARMUP_S = 2
 QUIET_BUSY = 0.10
+SECRET_KEY = "bench-cached-get"  # the same cursors, so the same bytes, everywhere
 OPERATOR_KEY = "bench-cached-get-operator"  # the Admin plan: authenticated, and not rate limited
 QUIET_WAIT_S = 120
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -171,12 +171,6 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def get(port: int, target: str, *, gzip: bool, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
     """One GET; the body exactly as sent (http.client never decompresses)."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
@@ -187,28 +181,6 @@ def get(port: int, target: str, *, gzip: bool, timeout: float = 10.0) -> tuple[i
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         connection.close()
-
-
-def gateway_environment(data_dir: Path, offers: int, now: str) -> dict[str, str]:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("GPUBROKER_KAFKA_BOOTSTRAP", "GPUBROKER_REDIS_URL", "GPUBROKER_DATABASE_URL")
-        and not name.startswith("GPUBROKER_VAULT_")
-    }
-    environment.update(
-        {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            "GPUBROKER_MODE": "embedded",
-            "GPUBROKER_DATA_DIR": str(data_dir),
-            "GPUBROKER_SECRET_KEY": "bench-cached-get",  # the same cursors, so the same bytes, everywhere
-            "GPUBROKER_ADMIN_API_KEY": OPERATOR_KEY,
-            "GPUBROKER_LOG_LEVEL": "WARNING",
-            "BENCH_OFFERS": str(offers),
-            "BENCH_NOW": now,
-        }
-    )
-    return environment
 
 
 def start(name: str, command: list[str], *, cpu: int, log: Path, env: dict[str, str] | None, gateway: bool) -> Server:
@@ -258,22 +230,6 @@ def prime(server: Server, url: str) -> tuple[bytes, bytes]:
     if fastpath_hits(server) != before + 1:
         raise RuntimeError(f"{server.name}: the second GET did not come from the fast path")
     return plain, gzipped
-
-
-def stop(server: Server) -> None:
-    """SIGTERM to the server's own process group (granian has a worker process), then SIGKILL."""
-    if server.process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.process.wait(timeout=15)
-    with contextlib.suppress(ProcessLookupError):  # what did not stop, and a worker outliving its parent
-        os.killpg(server.process.pid, signal.SIGKILL)
-    server.process.wait()
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 def to_ms(value: str, unit: str) -> float:
@@ -347,13 +303,13 @@ def main(url: str, seconds: int, rounds: int, connections: int, offers: int, ser
             subprocess.run(
                 [str(VENV_BIN / "gpubroker"), "migrate"],
                 cwd=ROOT,
-                env=gateway_environment(template, offers, now),
+                env=gateway_environment(template, offers, now, secret_key=SECRET_KEY, operator_key=OPERATOR_KEY),
                 check=True,
             )
             for name, command in GATEWAY_VARIANTS.items():
                 data_dir = tmp / f"data-{len(servers)}"
                 shutil.copytree(template, data_dir)  # each its own SQLite file: no lock contention
-                env = gateway_environment(data_dir, offers, now)
+                env = gateway_environment(data_dir, offers, now, secret_key=SECRET_KEY, operator_key=OPERATOR_KEY)
                 log = tmp / f"server-{len(servers)}.log"
                 servers.append(start(name, command, cpu=server_cpu, log=log, env=env, gateway=True))
             bodies: dict[str, bytes] = {}
@@ -409,7 +365,7 @@ def main(url: str, seconds: int, rounds: int, connections: int, offers: int, ser
                     runs[server.name].append(run)
         finally:
             for server in servers:
-                stop(server)
+                stop(server.process)
 
     best = {name: max(found, key=lambda r: r.requests_per_s) for name, found in runs.items()}
     baseline = best[NGINX].requests_per_s

@@ -44,7 +44,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -59,9 +58,11 @@ from typing import Any
 import aiohttp
 import orjson
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.servers import HOST, ROOT, free_port, gateway_environment, stop, tail
+
 VENV_BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 GATEWAY = "gateway"
 BARE = "bare ASGI broadcaster"
 GATEWAY_APP = "bench.seeded_gateway:app"
@@ -303,34 +304,6 @@ def raise_fd_limit() -> int:
 # -- the servers -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def gateway_environment(data_dir: Path, offers: int, now: str) -> dict[str, str]:
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("GPUBROKER_KAFKA_BOOTSTRAP", "GPUBROKER_REDIS_URL", "GPUBROKER_DATABASE_URL")
-        and not name.startswith("GPUBROKER_VAULT_")
-    }
-    environment.update(
-        {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            "GPUBROKER_MODE": "embedded",
-            "GPUBROKER_DATA_DIR": str(data_dir),
-            "GPUBROKER_SECRET_KEY": "bench-fanout",
-            "GPUBROKER_ADMIN_API_KEY": OPERATOR_KEY,
-            "GPUBROKER_LOG_LEVEL": "WARNING",
-            "BENCH_OFFERS": str(offers),
-            "BENCH_NOW": now,
-        }
-    )
-    return environment
-
-
 def start(name: str, app: str, *, log: Path, env: dict[str, str]) -> Server:
     port = free_port()
     argv = [part.format(host=HOST, port=port) for part in GRANIAN] + [app]
@@ -395,22 +368,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-def stop(server: Server) -> None:
-    """SIGTERM to the server's own process group (granian has a worker process), then SIGKILL."""
-    if server.process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.process.wait(timeout=15)
-    with contextlib.suppress(ProcessLookupError):  # what did not stop, and a worker outliving its parent
-        os.killpg(server.process.pid, signal.SIGKILL)
-    server.process.wait()
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 # -- the measurement ---------------------------------------------------------------------------
@@ -593,7 +550,7 @@ async def main(
         migrate = subprocess.run(
             [str(VENV_BIN / "gpubroker"), "migrate"],
             cwd=ROOT,
-            env=gateway_environment(template, offers, now),
+            env=gateway_environment(template, offers, now, secret_key="bench-fanout", operator_key=OPERATOR_KEY),
             capture_output=True,
             text=True,
         )
@@ -606,7 +563,9 @@ async def main(
                     if name == GATEWAY:
                         data_dir = tmp / f"data-{number}"
                         shutil.copytree(template, data_dir)
-                        env = gateway_environment(data_dir, offers, now)
+                        env = gateway_environment(
+                            data_dir, offers, now, secret_key="bench-fanout", operator_key=OPERATOR_KEY
+                        )
                         app = GATEWAY_APP
                     else:
                         env = {**os.environ, "PYTHONPATH": str(ROOT), "BENCH_FRAME_BYTES": str(frame_bytes)}
@@ -625,7 +584,7 @@ async def main(
                             concurrency=concurrency,
                         )
                     finally:
-                        stop(server)
+                        stop(server.process)
                     if name == GATEWAY and run.frame_bytes:
                         frame_bytes = run.frame_bytes
                     runs.append(run)
