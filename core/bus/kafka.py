@@ -125,20 +125,23 @@ class KafkaBus:
         handled: dict[TopicPartition, int] = {}
         committed_at = time.monotonic()
         try:
-            async for message in consumer:
-                yield Record(
-                    topic=message.topic,
-                    key=message.key.decode() if message.key is not None else None,
-                    value=message.value,
-                    offset=message.offset,
-                    partition=message.partition,
-                    headers=tuple(message.headers or ()),
-                )
-                if group is None:
-                    continue
-                # The subscriber asked for the next record, so it is done with this one.
-                handled[TopicPartition(message.topic, message.partition)] = message.offset + 1
-                if time.monotonic() - committed_at >= COMMIT_EVERY_S:
+            while True:
+                batches = await consumer.getmany(timeout_ms=int(COMMIT_EVERY_S * 1000))
+                for messages in batches.values():
+                    for message in messages:
+                        yield Record(
+                            topic=message.topic,
+                            key=message.key.decode() if message.key is not None else None,
+                            value=message.value,
+                            offset=message.offset,
+                            partition=message.partition,
+                            headers=tuple(message.headers or ()),
+                        )
+                        if group is not None:  # asked for the next record, the subscriber is done with this one
+                            handled[TopicPartition(message.topic, message.partition)] = message.offset + 1
+                # Commit at most every COMMIT_EVERY_S while busy, and once the records stop coming:
+                # what was handled is never left uncommitted for long.
+                if handled and (not batches or time.monotonic() - committed_at >= COMMIT_EVERY_S):
                     await _commit(consumer, handled)
                     committed_at = time.monotonic()
         finally:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from gpubroker.core import events
-from gpubroker.core.bus.kafka import KafkaBus
+from gpubroker.core.bus.kafka import COMMIT_EVERY_S, KafkaBus
 from gpubroker.core.offer import offer_id
 from tests.conftest import Services
 from tests.core.test_offer import make
@@ -105,9 +105,9 @@ async def test_a_group_splits_records_between_members_and_resumes_after_what_it_
         await bus.flush()
         return keys
 
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+    members = [asyncio.create_task(member("a", stop_a)), asyncio.create_task(member("b", stop_b))]
     try:
-        stop_a, stop_b = asyncio.Event(), asyncio.Event()
-        members = [asyncio.create_task(member("a", stop_a)), asyncio.create_task(member("b", stop_b))]
         for _ in range(60):  # until both have joined and been given partitions
             await publish("warm", 12)
             await asyncio.sleep(1)
@@ -120,9 +120,12 @@ async def test_a_group_splits_records_between_members_and_resumes_after_what_it_
             if len(seen["a"]) + len(seen["b"]) >= 60:
                 break
             await asyncio.sleep(0.5)
-        assert seen["a"] and seen["b"] and set(seen["a"]).isdisjoint(seen["b"])
-        assert sorted(seen["a"] + seen["b"]) == sorted(batch)  # each record to one member
+        # Both members take part and nothing is lost (a rebalance may hand a record to both:
+        # at least once, not exactly once).
+        assert seen["a"] and seen["b"], seen
+        assert set(seen["a"]) | set(seen["b"]) == set(batch)
 
+        await asyncio.sleep(3 * COMMIT_EVERY_S)  # idle: both have committed what they handled
         stop_a.set(), stop_b.set()
         await publish("nudge", 12)  # wakes both so they return (committing what they handled)
         await asyncio.wait_for(asyncio.gather(*members), 60)
@@ -131,12 +134,17 @@ async def test_a_group_splits_records_between_members_and_resumes_after_what_it_
         later = await publish("later", 20)
         stop_a.clear()
         resumed = asyncio.create_task(member("a", stop_a))
+        members.append(resumed)
         for _ in range(120):
             if len([k for k in seen["a"] if "-later-" in k]) >= 20:
                 break
             await asyncio.sleep(0.5)
         resumed.cancel()
-        assert not [k for k in seen["a"] if "-split-" in k]  # handled before: not again
+        again = [k for k in seen["a"] if "-split-" in k]
+        assert not again, f"handled and committed before, yet seen again: {again}"
         assert set(later) <= set(seen["a"])  # published while nobody was reading: not lost
     finally:
+        for task in members:
+            task.cancel()
+        await asyncio.wait(members, timeout=30)
         await bus.stop()
