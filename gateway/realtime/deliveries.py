@@ -2,7 +2,7 @@
 
 The gateway does not make the HTTP call itself: a delivery goes to ``gpubroker.webhooks`` and a
 delivery service (with its own retries and timeouts, away from the request path) POSTs it. The
-body is signed here, where the secret is at hand, with ``features.webhooks.signature``.
+body is signed here, where the secret is at hand (``signature``).
 
 A delivery's id is derived from the bus record behind it and the webhook, so handling that
 record again (the bus delivers at least once) makes a delivery with the same id, which the
@@ -50,7 +50,7 @@ class Hook:
 class Deliveries:
     def __init__(self, vault: KeyValueVault) -> None:
         self._vault = vault
-        self._secrets: dict[int, tuple[float, str | None]] = {}
+        self._secrets: dict[int, tuple[float, str]] = {}
 
     async def make(
         self, hook: Hook, event: str, data: dict[str, Any], source: str, now: datetime
@@ -82,5 +82,6 @@ class Deliveries:
             return cached[1]
         values = await self._vault.read(secret_path(hook.id))
         secret = None if values is None else values.get("secret")
-        self._secrets[hook.id] = (time.monotonic(), secret)
+        if secret is not None:  # none yet may be a webhook still being made: ask again next time
+            self._secrets[hook.id] = (time.monotonic(), secret)
         return secret

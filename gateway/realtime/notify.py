@@ -118,7 +118,10 @@ class Notifier:
             await self._publish(await self._price_deliveries(update, fired, source, now), fired)
             if fired:
                 self.fired += len(fired)
-                await sync_to_async(_mark_triggered)([rule.alert_id for rule, _ in fired], now)
+                try:  # what a user sees in the list; not worth sending the alerts again for
+                    await sync_to_async(_mark_triggered)([rule.alert_id for rule, _ in fired], now)
+                except Exception:
+                    log.warning("could not record when alerts %s fired", [rule.alert_id for rule, _ in fired])
         elif record.topic == events.PROVIDER_EVENTS:
             event = events.ProviderEvent.decode(record.value)
             await self._publish(await self._health_deliveries(event, source, now), [])
