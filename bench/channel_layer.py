@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import uvloop
 
+from gpubroker.gateway.app import GC_THRESHOLDS
 from gpubroker.gateway.realtime.hub import Event, Hub
-from gpubroker.gateway.runtime import GC_THRESHOLDS
 
 GROUP = "bench"
 Deliver = Callable[[float], Awaitable[None]]

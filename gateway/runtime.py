@@ -7,7 +7,6 @@ Started and stopped by the ASGI lifespan (see ``asgi.py``). Views reach it throu
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from contextlib import AsyncExitStack
@@ -41,12 +40,6 @@ log = logging.getLogger(__name__)
 
 _current: GatewayRuntime | None = None
 STOP_TIMEOUT_S = 10.0
-GC_THRESHOLDS = (50_000, 50, 100)
-"""Python's defaults (700, 10, 10) collect so often that, with thousands of open connections,
-full collections over all of their objects stall the fan-out of a change for hundreds of
-milliseconds; with these, p99 at 10,000 WebSocket subscribers fell from 690 to 290 ms, that of
-a bare broadcaster (bench/fanout.py, docs/benchmarks.md). The garbage is short-lived and
-acyclic; memory per connection did not change."""
 
 
 def current() -> GatewayRuntime:
@@ -99,7 +92,6 @@ class GatewayRuntime:
 
     async def start(self) -> None:
         global _current
-        gc.set_threshold(*GC_THRESHOLDS)
         await self.keys.load()
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self._reload_keys(), name="keys"))
