@@ -29,6 +29,13 @@ async def health(request: HttpRequest) -> HttpResponse:
             "fast_path_hits": runtime.fastpath.hits,
         },
         "ingest": {"records": runtime.ingest.records, "rejected": runtime.ingest.rejected},
+        "realtime": {
+            "live": runtime.changes.live,
+            "subscribers": runtime.hub.subscribers,
+            "notified_records": runtime.notifier.handled,
+            "alerts_fired": runtime.notifier.fired,
+            "webhook_deliveries": runtime.notifier.delivered,
+        },
         "unknown_gpus": [
             {"provider": provider, "gpu_name": name}
             for provider, name in sorted(

@@ -144,6 +144,8 @@ async def test_a_rule_that_fires_reaches_its_owner_alone_and_their_webhooks_sign
     assert body["data"]["alert_id"] == alert["id"] and body["data"]["offer"]["id"] == H100.id
     listed = orjson.loads((await client.get("/api/v2/alerts", headers=with_key(owner_key)))[2])
     assert listed[0]["last_triggered_at"] is not None
+    realtime = orjson.loads((await client.get("/health"))[2])["realtime"]
+    assert (realtime["alerts_fired"], realtime["webhook_deliveries"]) == (2, 1)  # both users' rules, one webhook
 
 
 async def test_price_change_and_provider_health_webhooks(runtime: GatewayRuntime, publish: Any) -> None:
