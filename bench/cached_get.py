@@ -47,7 +47,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.servers import HOST, ROOT, free_port, gateway_environment, stop, tail
+from bench.servers import HOST, ROOT, Server, free_port, gateway_environment, stop, tail
 
 VENV_BIN = Path(sys.executable).parent
 APP = "bench.seeded_gateway:app"
@@ -131,15 +131,6 @@ http {{
     }}
 }}
 """
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-    gateway: bool
 
 
 @dataclass

@@ -60,7 +60,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.servers import HOST, ROOT, free_port, gateway_environment, stop, tail
+from bench.servers import HOST, ROOT, Server, free_port, gateway_environment, stop, tail
 
 VENV_BIN = Path(sys.executable).parent
 GATEWAY = "gateway"
@@ -89,14 +89,6 @@ GRANIAN = [
     "--host={host}",
     "--port={port}",
 ]
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
 
 
 @dataclass
@@ -311,7 +303,7 @@ def start(name: str, app: str, *, log: Path, env: dict[str, str]) -> Server:
         process = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    return Server(name, port, process, log)
+    return Server(name, port, process, log, gateway=app == GATEWAY_APP)
 
 
 async def wait_ready(server: Server, session: aiohttp.ClientSession) -> dict[str, Any]:
