@@ -152,7 +152,8 @@ async def stream_offers(request: HttpRequest, filters: Query[stream.StreamParams
     params.reject_unknown(request.GET.keys(), STREAM_FIELDS)
     runtime = current()
     offer_filters = params.filters(filters, runtime.catalog.provider_names())
-    return stream.open_stream(request, runtime.hub, offer_filters, filters.last_event_id)
+    owner = auth.caller_identity(request).user_id
+    return stream.open_stream(request, runtime.hub, offer_filters, filters.last_event_id, owner)
 
 
 @api.get("/providers/{offer_id}", response={200: Offer, 404: Error}, summary="One offer by id")

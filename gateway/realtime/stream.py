@@ -34,8 +34,9 @@ class StreamParams(params.OfferFilterParams):
 
 
 def open_stream(
-    request: HttpRequest, hub: Hub, filters: OfferFilters, last_event_id: str | None
+    request: HttpRequest, hub: Hub, filters: OfferFilters, last_event_id: str | None, owner: int | None
 ) -> StreamingHttpResponse:
+    """``owner``: the signed-in caller's user id, whose own alerts the stream carries too."""
     resume_from = request.headers.get("Last-Event-ID") or last_event_id
     try:
         position = parse_position(resume_from) if resume_from else None
@@ -47,8 +48,6 @@ def open_stream(
             return not filters.providers or event.provider in filters.providers
         return bool(filters.mask(event.index)[0])
 
-    identity = getattr(request, "scope", {}).get("gpubroker.identity")
-    owner = None if identity is None else identity.user_id
     subscription = hub.subscribe(accepts, owner=owner)
     missed = [event for event in hub.since(position, owner) if accepts(event)] if position is not None else []
 
