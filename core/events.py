@@ -1,8 +1,12 @@
 """Topic names and the JSON envelopes that travel on them.
 
 Every value carries ``schema`` (``<kind>/<version>``) so consumers can refuse, or upgrade, what
-they do not understand. Offers are keyed by offer id on a compacted topic; a ``None`` value
-(tombstone) means the offer disappeared. Decoding returns typed objects or raises ``ValueError``
+they do not understand. Prices are written in the one wire form of ``core.prices``: a JSON
+string such as ``"20"`` or ``"0.000001"`` in price updates and alerts, a JSON number with the
+same digits in offers; decoders also accept the exponent forms older records may hold.
+
+Offers are keyed by offer id on a compacted topic; a ``None`` value (tombstone) means the
+offer disappeared. Decoding returns typed objects or raises ``ValueError``
 with a message that names what is wrong, so a bad record can go to its dead-letter topic.
 """
 
@@ -16,6 +20,7 @@ from typing import Any
 import orjson
 
 from gpubroker.core.offer import OFFER_SCHEMA_VERSION, Offer
+from gpubroker.core.prices import parse_price, price_text
 
 OFFERS = "gpubroker.offers"
 PRICE_UPDATES = "gpubroker.price-updates"
@@ -42,7 +47,7 @@ def utcnow() -> datetime:
 
 
 def encode_offer(offer: Offer) -> bytes:
-    return orjson.dumps({"schema": OFFER_SCHEMA, "offer": offer.to_json()})
+    return orjson.dumps({"schema": OFFER_SCHEMA, "offer": orjson.Fragment(offer.to_bytes())})
 
 
 def decode_offer(value: bytes) -> Offer:
@@ -70,8 +75,8 @@ class PriceUpdate:
                 "offer_id": self.offer_id,
                 "gpu_type": self.gpu_type,
                 "region": self.region,
-                "old_price": str(self.old_price),
-                "new_price": str(self.new_price),
+                "old_price": price_text(self.old_price),
+                "new_price": price_text(self.new_price),
                 "at": self.at.isoformat(),
             }
         )
@@ -85,8 +90,8 @@ class PriceUpdate:
                 offer_id=data["offer_id"],
                 gpu_type=data.get("gpu_type"),
                 region=data["region"],
-                old_price=Decimal(data["old_price"]),
-                new_price=Decimal(data["new_price"]),
+                old_price=parse_price(data["old_price"]),
+                new_price=parse_price(data["new_price"]),
                 at=datetime.fromisoformat(data["at"]),
             )
         except (KeyError, ArithmeticError, TypeError, ValueError) as exc:
@@ -156,8 +161,8 @@ class PriceAlert:
             "offer_id": self.offer_id,
             "gpu_type": self.gpu_type,
             "region": self.region,
-            "old_price": None if self.old_price is None else str(self.old_price),
-            "new_price": str(self.new_price),
+            "old_price": None if self.old_price is None else price_text(self.old_price),
+            "new_price": price_text(self.new_price),
             "at": self.at.isoformat(),
             "detail": self.detail,
             "user_id": self.user_id,
@@ -179,8 +184,8 @@ class PriceAlert:
                 offer_id=str(data["offer_id"]),
                 gpu_type=data.get("gpu_type"),
                 region=str(data.get("region") or ""),
-                old_price=None if old_price is None else Decimal(str(old_price)),
-                new_price=Decimal(str(data["new_price"])),
+                old_price=None if old_price is None else parse_price(old_price),
+                new_price=parse_price(data["new_price"]),
                 at=datetime.fromisoformat(data["at"]),
                 detail=dict(data.get("detail") or {}),
                 user_id=None if user_id is None else int(user_id),

@@ -17,12 +17,12 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from gpubroker.core.prices import MAX_PRICE, price_number, quantize
+
 OFFER_SCHEMA_VERSION = 1
 
 # Fixed namespace so offer ids are the same everywhere; never change it.
 _OFFER_NAMESPACE = uuid.UUID("6f1c2b9e-4d0a-5c37-9e61-2a8f0b7d3c11")
-
-PRICE_QUANTUM = Decimal("0.000001")
 
 
 class Availability(StrEnum):
@@ -66,9 +66,11 @@ class Offer(BaseModel):
     storage_gb: float | None = Field(default=None, ge=0)
     cpu_arch: str | None = None
     price_per_hour: Decimal | None = Field(
-        gt=0, description="USD per hour for the whole instance; null when the provider publishes no hourly price."
+        gt=0,
+        le=MAX_PRICE,
+        description="USD per hour for the whole instance; null when the provider publishes no hourly price.",
     )
-    spot_price: Decimal | None = Field(default=None, gt=0)
+    spot_price: Decimal | None = Field(default=None, gt=0, le=MAX_PRICE)
     spot: bool = False
     currency: Literal["USD"] = "USD"
     availability_status: Availability
@@ -84,7 +86,7 @@ class Offer(BaseModel):
     @field_validator("price_per_hour", "spot_price")
     @classmethod
     def _quantise(cls, value: Decimal | None) -> Decimal | None:
-        return None if value is None else value.quantize(PRICE_QUANTUM).normalize()
+        return None if value is None else quantize(value)
 
     @field_validator("last_updated")
     @classmethod
@@ -95,17 +97,25 @@ class Offer(BaseModel):
 
     @field_serializer("price_per_hour", "spot_price")
     def _price_as_number(self, value: Decimal | None) -> float | None:
-        # JSON clients expect numbers; six decimals round-trip exactly through a double.
+        # For Python callers of to_json; to_bytes writes the exact digits (core.prices).
         return None if value is None else float(value)
 
     @property
     def price_per_gpu_hour(self) -> Decimal | None:
         if self.price_per_hour is None:
             return None
-        return (self.price_per_hour / self.gpu_count).quantize(PRICE_QUANTUM)
+        return quantize(self.price_per_hour / self.gpu_count)
 
     def to_json(self) -> dict[str, Any]:
+        """The offer as JSON values; prices as floats (equal in value to the exact ones)."""
         return self.model_dump(mode="json")
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.to_json())
+        """The offer as JSON text, prices written as plain decimal numbers (``20``, ``0.000001``):
+        what REST answers, offer envelopes and webhook payloads carry."""
+        data: dict[str, Any] = self.to_json()
+        for name in ("price_per_hour", "spot_price"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = price_number(value)
+        return orjson.dumps(data)

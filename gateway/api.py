@@ -26,6 +26,7 @@ from gpubroker.gateway.features import admin, alerts, favorites, integrations, w
 from gpubroker.gateway.identity import api as auth
 from gpubroker.gateway.parser import StrictParser
 from gpubroker.gateway.realtime import stream
+from gpubroker.gateway.renderer import OrjsonRenderer
 from gpubroker.gateway.responses import respond
 from gpubroker.gateway.runtime import GatewayRuntime, current
 from gpubroker.gateway.schemas import (
@@ -44,6 +45,7 @@ api = NinjaAPI(
     description="GPU offers from every provider, normalised to USD per hour for the whole instance.",
     urls_namespace="api-v2",
     parser=StrictParser(),
+    renderer=OrjsonRenderer(),
 )
 errors.install(api)
 api.add_router("/auth", auth.router)

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
+from gpubroker.core.prices import Price
 from gpubroker.gateway import params
 from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.identity.api import caller
@@ -40,7 +41,7 @@ class AlertOut(Schema):
     id: int
     filters: dict[str, Any]
     direction: str
-    price: float
+    price: Price
     per_gpu: bool
     active: bool
     created_at: datetime
@@ -85,7 +86,7 @@ def _json(row: PriceAlert) -> dict[str, Any]:
         "id": row.pk,
         "filters": row.filters,
         "direction": row.direction,
-        "price": float(row.price),
+        "price": row.price,
         "per_gpu": row.per_gpu,
         "active": row.active,
         "created_at": row.created_at,

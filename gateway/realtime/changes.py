@@ -17,6 +17,7 @@ import orjson
 from gpubroker.core import events
 from gpubroker.core.bus import Record
 from gpubroker.core.offer import Offer
+from gpubroker.core.prices import price_number
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.rows import Row
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
@@ -100,8 +101,8 @@ def _kind(previous: Offer | None, offer: Offer | None) -> str | None:
     return None  # nothing a subscriber watches (for example only the time of the last poll)
 
 
-def _price(offer: Offer | None) -> float | None:
-    return None if offer is None or offer.price_per_hour is None else float(offer.price_per_hour)
+def _price(offer: Offer | None) -> orjson.Fragment | None:
+    return None if offer is None or offer.price_per_hour is None else price_number(offer.price_per_hour)
 
 
 def _stream(record: Record) -> str:

@@ -28,10 +28,12 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import orjson
 from asgiref.sync import sync_to_async
 
 from gpubroker.core import events
 from gpubroker.core.bus import Bus, Record
+from gpubroker.core.prices import price_text
 from gpubroker.core.vault import KeyValueVault
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
 from gpubroker.gateway.realtime.deliveries import Deliveries, Hook
@@ -170,8 +172,8 @@ class Notifier:
             "offer_id": update.offer_id,
             "gpu_type": update.gpu_type,
             "region": update.region,
-            "old_price": str(update.old_price),
-            "new_price": str(update.new_price),
+            "old_price": price_text(update.old_price),
+            "new_price": price_text(update.new_price),
             "at": update.at.isoformat(),
         }
         for hook in self._hooks:
@@ -214,8 +216,9 @@ class Notifier:
 
 
 def _offer_json(catalog: Catalog, offer_id: str) -> Any:
-    offer = catalog.offers.get(offer_id)
-    return None if offer is None else offer.to_json()
+    """The offer as the API renders it (exact prices), for orjson to embed."""
+    rendered = catalog.rendered.get(offer_id)
+    return None if rendered is None else orjson.Fragment(rendered)
 
 
 def _load(known_providers: set[str]) -> tuple[list[Rule], list[Hook]]:

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.test import AsyncClient
 
@@ -147,3 +149,11 @@ async def test_offers_without_a_published_price_come_last_and_never_match_a_pric
     assert len(pages) == len(set(pages)) == len(CATALOGUE) + 1
     body = (await client.get("/api/v2/providers", {"max_price": "100"})).json()
     assert unpriced.id not in {item["id"] for item in body["items"]}
+
+
+async def test_prices_are_written_as_plain_decimal_numbers(client: AsyncClient, publish) -> None:  # type: ignore[no-untyped-def]
+    """Round and tiny prices keep their digits: ``20``, ``0.000001``, never ``2E+1`` or ``1e-6``."""
+    await publish([offer("vastai", "round", "H100", "20"), offer("vastai", "tiny", "H100", "0.000001")])
+    text = (await client.get("/api/v2/providers")).content.decode()
+    assert '"price_per_hour":20,' in text and '"price_per_hour":0.000001,' in text
+    assert not re.search(r"[:,[]-?\d+(\.\d+)?[eE]", text), text  # no JSON number in exponent form

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,7 @@ async def test_changes_wait_in_the_outbox_while_the_bus_is_down(
         bus.down = False
         assert await w.outbox.drain()
     offers = {r.key: events.decode_offer(r.value) for r in await drain(bus, events.OFFERS) if r.value}
-    assert len(offers) == 3 and any(str(o.price_per_hour) == "0.35" for o in offers.values())
+    assert len(offers) == 3 and any(o.price_per_hour == Decimal("0.35") for o in offers.values())
     assert len(await drain(bus, events.PRICE_UPDATES)) == 1
 
 
