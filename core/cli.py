@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     auth = commands.add_parser("auth", help="token signing").add_subparsers(metavar="ACTION")
     rotate = auth.add_parser("rotate-key", help="sign new tokens with a new key; old tokens verify until they expire")
     rotate.set_defaults(run=_cmd_auth_rotate)
+    service = auth.add_parser("service-token", help="a token for a platform component (the only way into /internal)")
+    service.add_argument("name", help="the component, e.g. airflow")
+    service.add_argument("--ttl-s", type=int, help="lifetime in seconds (default GPUBROKER_SERVICE_TOKEN_TTL_S)")
+    service.set_defaults(run=_cmd_auth_service_token)
 
     gpus = commands.add_parser("gpus", help="the GPU catalogue").add_subparsers(metavar="ACTION")
     resolve = gpus.add_parser("resolve", help="resolve raw provider GPU names, one JSON object per line")
@@ -133,6 +137,15 @@ def _cmd_auth_rotate(args: argparse.Namespace) -> int:
     from gpubroker.gateway.identity.commands import rotate_key
 
     print(f"signing with key {rotate_key()}; earlier keys verify until their tokens expire")
+    return 0
+
+
+def _cmd_auth_service_token(args: argparse.Namespace) -> int:
+    from gpubroker.gateway.identity.commands import service_token
+
+    token, expires_at = service_token(args.name, args.ttl_s)
+    print(token)
+    print(f"service:{args.name}, valid until {expires_at} (unix time)", file=sys.stderr)
     return 0
 
 

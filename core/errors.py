@@ -19,6 +19,10 @@ class ConfigurationError(GpubrokerError):
     """A setting is missing or invalid; the message names the setting."""
 
 
+class VaultUnavailable(GpubrokerError):
+    """The secret store cannot be reached or refused the request; nothing was read or written."""
+
+
 class PluginError(GpubrokerError):
     """A plugin failed to load or registered something invalid."""
 

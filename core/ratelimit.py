@@ -60,7 +60,7 @@ class SlidingWindowLimiter:
     ) -> None:
         self._prefix = prefix
         self._clock = clock
-        self._local: dict[str, int] = {}
+        self._local: dict[tuple[str, int, int], int] = {}
         self._redis = None
         self._script = None
         self._redis_down_until = 0.0
@@ -78,15 +78,18 @@ class SlidingWindowLimiter:
         """False while the limiter is degraded to per-instance counting."""
         return self._redis is not None and self._clock() >= self._redis_down_until
 
-    async def check(self, identity: str, limit: int) -> Decision:
+    async def check(self, identity: str, limit: int, *, window_ms: int = WINDOW_MS) -> Decision:
+        """Count one request of ``identity`` against ``limit`` per ``window_ms`` (a second by
+        default; longer windows suit slow things such as failed sign-ins)."""
         now_ms = int(self._clock() * 1000)
-        window, elapsed = divmod(now_ms, WINDOW_MS)
-        keys = [f"{self._prefix}{identity}:{window}", f"{self._prefix}{identity}:{window - 1}"]
+        window, elapsed = divmod(now_ms, window_ms)
+        base = f"{self._prefix}{identity}:" if window_ms == WINDOW_MS else f"{self._prefix}{identity}:{window_ms}:"
+        keys = [f"{base}{window}", f"{base}{window - 1}"]
         if self.shared:
             try:
-                allowed, current, previous = await self._script(keys=keys, args=[limit, elapsed, WINDOW_MS])  # type: ignore[misc]
+                allowed, current, previous = await self._script(keys=keys, args=[limit, elapsed, window_ms])  # type: ignore[misc]
                 self._failures = 0
-                return _decision(bool(allowed), int(current), int(previous), limit, elapsed)
+                return _decision(bool(allowed), int(current), int(previous), limit, elapsed, window_ms)
             except Exception as exc:  # Redis trouble degrades to per-instance limits, never to an error
                 self._failures += 1
                 if self._failures >= FAILURES_BEFORE_BACKOFF:  # not one slow answer: Redis is away
@@ -96,30 +99,35 @@ class SlidingWindowLimiter:
                         REDIS_BACKOFF_S,
                     )
                     self._redis_down_until = self._clock() + REDIS_BACKOFF_S
-        return self._check_locally(keys, limit, elapsed, window)
+        return self._check_locally(identity, limit, elapsed, now_ms, window_ms)
 
-    def _check_locally(self, keys: list[str], limit: int, elapsed: int, window: int) -> Decision:
+    def _check_locally(self, identity: str, limit: int, elapsed: int, now_ms: int, window_ms: int) -> Decision:
         if len(self._local) > 100_000:  # drop windows that can no longer matter
-            self._local = {k: v for k, v in self._local.items() if int(k.rsplit(":", 1)[1]) >= window - 1}
-        current, previous = self._local.get(keys[0], 0), self._local.get(keys[1], 0)
-        allowed = previous * (WINDOW_MS - elapsed) / WINDOW_MS + current < limit
+            self._local = {k: v for k, v in self._local.items() if k[2] >= now_ms // k[1] - 1}
+        window = now_ms // window_ms
+        current, previous = (
+            self._local.get((identity, window_ms, window), 0),
+            self._local.get((identity, window_ms, window - 1), 0),
+        )
+        allowed = previous * (window_ms - elapsed) / window_ms + current < limit
         if allowed:
-            current = self._local[keys[0]] = current + 1
-        return _decision(allowed, current, previous, limit, elapsed)
+            current = self._local[(identity, window_ms, window)] = current + 1
+        return _decision(allowed, current, previous, limit, elapsed, window_ms)
 
 
-def _decision(allowed: bool, current: int, previous: int, limit: int, elapsed: int) -> Decision:
-    overlap = (WINDOW_MS - elapsed) / WINDOW_MS
+def _decision(allowed: bool, current: int, previous: int, limit: int, elapsed: int, window_ms: int) -> Decision:
+    overlap = (window_ms - elapsed) / window_ms
     estimate = previous * overlap + current
     remaining = max(0, math.floor(limit - estimate))
-    reset_s = (WINDOW_MS - elapsed) / 1000
+    reset_s = (window_ms - elapsed) / 1000
     if allowed:
         return Decision(True, limit, remaining, 0.0, reset_s)
     # The estimate falls as the previous window slides out; when it cannot fall below the limit
     # within this window, the next window starts from this one's count alone.
     excess = max(estimate - limit, 0.0) + 1e-3
+    window_s = window_ms / 1000
     if previous > 0 and excess < previous * overlap:
-        wait_s = excess / previous  # seconds of sliding (previous * seconds == requests shed)
+        wait_s = excess / previous * window_s  # sliding sheds ``previous`` requests per window
     else:
-        wait_s = reset_s + max(0.0, 1 - limit / max(current, 1)) + 1e-3
+        wait_s = reset_s + window_s * max(0.0, 1 - limit / max(current, 1)) + 1e-3
     return Decision(False, limit, 0, wait_s, reset_s)

@@ -6,6 +6,7 @@ configured; production mode requires every service to be configured and says whi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import cached_property
@@ -35,6 +36,10 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     redis_url: str | None = None
     database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=1, le=500, description="PostgreSQL connections per gateway.")
+    database_timeout_s: float = Field(
+        default=3.0, gt=0, le=60, description="Longest wait for a database connection before answering 503."
+    )
 
     vault_addr: str | None = None
     vault_token: str | None = None
@@ -67,6 +72,10 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to call the API from a browser.")
     trust_forwarded_for: bool = Field(
         default=False, description="Take the client's address from X-Forwarded-For (behind a trusted proxy only)."
+    )
+    webhook_allowed_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
+        default_factory=list,
+        description="Non-public networks webhooks may still target (tests, private deployments); JSON list of CIDRs.",
     )
     log_level: str = "INFO"
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import orjson
 
+from gpubroker.core.errors import VaultUnavailable
 from gpubroker.core.settings import Settings
+
+T = TypeVar("T")
 
 
 class KeyValueVault(Protocol):
@@ -48,13 +52,13 @@ class VaultKV:
         self._token_known = False
 
     async def read(self, path: str) -> dict[str, str] | None:
-        return await asyncio.to_thread(self.read_now, path)
+        return await asyncio.to_thread(_unavailable_as_error, self.read_now, path)
 
     async def write(self, path: str, values: dict[str, str]) -> None:
-        await asyncio.to_thread(self._write, path, values)
+        await asyncio.to_thread(_unavailable_as_error, self._write, path, values)
 
     async def delete(self, path: str) -> None:
-        await asyncio.to_thread(self._delete, path)
+        await asyncio.to_thread(_unavailable_as_error, self._delete, path)
 
     def read_now(self, path: str) -> dict[str, str] | None:
         """Blocking read, for callers already off the event loop; None when nothing is stored."""
@@ -129,6 +133,18 @@ class LocalKV:
 
     async def delete(self, path: str) -> None:
         self._file(path).unlink(missing_ok=True)
+
+
+def _unavailable_as_error(work: Callable[..., T], *args: object) -> T:
+    """``work(*args)``, a vault that cannot be reached or that refuses turned into
+    ``VaultUnavailable`` (a missing path is not an error: reads answer None)."""
+    import hvac.exceptions
+    import requests
+
+    try:
+        return work(*args)
+    except (requests.RequestException, hvac.exceptions.VaultError) as exc:
+        raise VaultUnavailable(f"the vault did not answer: {type(exc).__name__}") from exc
 
 
 def open_vault(settings: Settings) -> KeyValueVault:

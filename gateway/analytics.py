@@ -9,25 +9,30 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import orjson
-from asgiref.sync import sync_to_async
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from gpubroker.core.prices import parse_price, price_number, quantize
+from gpubroker.gateway import db
 from gpubroker.gateway.errors import invalid
-from gpubroker.gateway.params import Names, gpu_types, split
+from gpubroker.gateway.params import MAX_VALUES, Names, Word, gpu_types, split
 
 Bucket = Literal["hour", "day"]
 DEFAULT_WINDOW = timedelta(days=7)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class HistoryParams(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    gpu: Annotated[list[str] | None, Field(description="GPU types, as for the offer list.")] = None
+    gpu: Annotated[list[Word] | None, Field(max_length=MAX_VALUES, description="GPU types, as for the offer list.")] = (
+        None
+    )
     provider: Names = None
     offer_id: Names = None
     since: Annotated[datetime | None, Field(description="ISO 8601; default: 7 days ago.")] = None
@@ -64,6 +69,10 @@ def history_query(params: HistoryParams, known_providers: set[str], now: datetim
     since = _aware(params.since, "since") or max(until - DEFAULT_WINDOW, oldest)
     if since >= until:
         raise invalid("since", "since must be before until")
+    if until <= oldest:
+        raise invalid(
+            "until", f"price history is kept {kept_days} days: nothing before {oldest:%Y-%m-%dT%H:%M:%SZ} remains"
+        )
     providers = frozenset(split(params.provider))
     unknown = sorted(providers - known_providers)
     if unknown:
@@ -77,23 +86,30 @@ def history_query(params: HistoryParams, known_providers: set[str], now: datetim
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    """``value`` in UTC, within the years the product can have observed."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise invalid(field, f"{field} needs a timezone, e.g. 2026-11-26T12:00:00Z")
+    try:
+        value = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        value = None
+    if value is None or not EARLIEST <= value <= LATEST:
+        raise invalid(field, f"{field} must lie between {EARLIEST.year} and {LATEST.year}")
     return value
 
 
 async def render(query: HistoryQuery) -> bytes:
-    return orjson.dumps(await sync_to_async(_series, thread_sensitive=False)(query))
+    return orjson.dumps(await db.run(_series, query))
 
 
 def _series(query: HistoryQuery) -> dict[str, object]:
-    from django.db import close_old_connections
     from django.db.models import Avg, Count, Max, Min
     from django.db.models.functions import Trunc
 
     from gpubroker.gateway.models import PriceObservation
 
-    close_old_connections()
     observations = PriceObservation.objects.filter(observed_at__gte=query.since, observed_at__lt=query.until)
     if query.gpu_types:
         observations = observations.filter(gpu_type__in=query.gpu_types)
@@ -112,9 +128,9 @@ def _series(query: HistoryQuery) -> dict[str, object]:
         series.setdefault((row["gpu_type"], row["provider"]), []).append(
             {
                 "at": row["at"],
-                "min": float(row["low"]),
-                "max": float(row["high"]),
-                "mean": round(float(row["mean"]), 6),
+                "min": price_number(row["low"]),
+                "max": price_number(row["high"]),
+                "mean": price_number(quantize(parse_price(row["mean"]))),
                 "observations": row["n"],
             }
         )

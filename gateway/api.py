@@ -15,6 +15,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import NinjaAPI, Query, Schema
 from pydantic import Field
+from pydantic import ValidationError as PydanticValidationError
 
 from gpubroker.core.offer import Offer
 from gpubroker.gateway import analytics, decide, errors, gpus, params
@@ -24,6 +25,8 @@ from gpubroker.gateway.catalog.paging import BadCursor
 from gpubroker.gateway.catalog.query import OfferQuery, matching
 from gpubroker.gateway.features import admin, alerts, favorites, integrations, webhooks
 from gpubroker.gateway.identity import api as auth
+from gpubroker.gateway.identity.access import Parameters, Requires, caller_identity
+from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.parser import StrictParser
 from gpubroker.gateway.realtime import stream
 from gpubroker.gateway.renderer import OrjsonRenderer
@@ -46,6 +49,8 @@ api = NinjaAPI(
     urls_namespace="api-v2",
     parser=StrictParser(),
     renderer=OrjsonRenderer(),
+    docs_url=None,
+    openapi_url=None,
 )
 errors.install(api)
 api.add_router("/auth", auth.router)
@@ -56,6 +61,14 @@ api.add_router("/providers/config/integrations", integrations.router)
 api.add_router("/admin", admin.router)
 
 
+READ = Requires(Permission.READ_OFFERS)
+QUERY = Requires(Permission.QUERY_OFFERS)
+BASIC_LIST = Parameters(
+    basic=frozenset({"gpu", "provider", "min_price", "max_price", "region", "availability", "sort", "limit", "cursor"}),
+    basic_values={"sort": frozenset({"price", "-price"})},
+    need=Permission.QUERY_OFFERS,
+)
+"""What anonymous and Free callers may filter and sort the list by (SRS 8.2)."""
 LIST_FIELDS = params.field_names(params.ListParams)
 RANKING_FIELDS = params.field_names(params.RankingParams)
 STREAM_FIELDS = params.field_names(stream.StreamParams)
@@ -63,10 +76,22 @@ MAX_BULK_QUERIES = 25
 
 
 class BulkQuery(Schema):
-    queries: Annotated[list[params.ListParams], Field(min_length=1, max_length=MAX_BULK_QUERIES)]
+    queries: Annotated[
+        list[dict[str, Any]],
+        Field(
+            min_length=1,
+            max_length=MAX_BULK_QUERIES,
+            description="Each the body of POST /providers/query; each is checked and answered on its own.",
+        ),
+    ]
 
 
-@api.get("/providers", response={200: OfferPage, 400: Error, 422: Error}, summary="List GPU offers across providers")
+@api.get(
+    "/providers",
+    response={200: OfferPage, 400: Error, 422: Error},
+    auth=Requires(Permission.READ_OFFERS, parameters=BASIC_LIST),
+    summary="List GPU offers across providers",
+)
 async def list_offers(request: HttpRequest, filters: Query[params.ListParams]) -> HttpResponse:
     params.reject_unknown(request.GET.keys(), LIST_FIELDS)
     runtime, index = _snapshot()
@@ -83,6 +108,7 @@ async def list_offers(request: HttpRequest, filters: Query[params.ListParams]) -
 @api.get(
     "/providers/ranking",
     response={200: RankingPage, 422: Error},
+    auth=QUERY,
     summary="Offers ranked by TOPSIS, with the ideal and anti-ideal points and each offer's closeness",
 )
 async def rank_offers(request: HttpRequest, filters: Query[params.RankingParams]) -> HttpResponse:
@@ -103,6 +129,7 @@ async def rank_offers(request: HttpRequest, filters: Query[params.RankingParams]
 @api.post(
     "/providers/query",
     response={200: OfferPage, 400: Error, 422: Error},
+    auth=QUERY,
     summary="List GPU offers, with the filters as a JSON body",
 )
 async def query_offers(request: HttpRequest, body: params.ListParams) -> HttpResponse:
@@ -114,12 +141,22 @@ async def query_offers(request: HttpRequest, body: params.ListParams) -> HttpRes
 @api.post(
     "/providers/bulk/query",
     response={200: BulkPage, 422: Error},
+    auth=QUERY,
     summary=f"Up to {MAX_BULK_QUERIES} queries in one request, each answered as by POST /providers/query",
 )
 async def bulk_query(request: HttpRequest, body: BulkQuery) -> HttpResponse:
     runtime, index = _snapshot()
     results: list[orjson.Fragment | dict[str, Any]] = []
-    for position, item in enumerate(body.queries):
+    for position, raw in enumerate(body.queries):
+        try:
+            item = params.ListParams.model_validate(raw)
+        except PydanticValidationError as exc:
+            detail = [
+                {"field": ".".join(map(str, (f"queries.{position}", *error["loc"]))), "message": error["msg"]}
+                for error in exc.errors()
+            ]
+            results.append({"status": 422, "detail": detail})
+            continue
         try:
             query = params.list_query(item, runtime.catalog.provider_names())
             results.append(orjson.Fragment(await _offer_page(runtime, index, query, item.cursor)))
@@ -133,6 +170,7 @@ async def bulk_query(request: HttpRequest, body: BulkQuery) -> HttpResponse:
 @api.post(
     "/providers/decide",
     response={200: Decision, 422: Error},
+    auth=QUERY,
     summary="One recommended offer (and runners-up) for the given needs, with the reasons, for agents",
 )
 async def decide_offer(request: HttpRequest, body: decide.DecideParams) -> HttpResponse:
@@ -148,18 +186,20 @@ async def decide_offer(request: HttpRequest, body: decide.DecideParams) -> HttpR
 @api.get(
     "/providers/stream",
     response={200: None, 422: Error},
+    auth=QUERY,
     summary="Changes to the offers matching the list's filters, as Server-Sent Events (resume with Last-Event-ID)",
 )
 async def stream_offers(request: HttpRequest, filters: Query[stream.StreamParams]) -> StreamingHttpResponse:
     params.reject_unknown(request.GET.keys(), STREAM_FIELDS)
     runtime = current()
     offer_filters = params.filters(filters, runtime.catalog.provider_names())
-    owner = auth.caller_identity(request).user_id
+    owner = caller_identity(request).user_id
     return stream.open_stream(request, runtime.hub, offer_filters, filters.last_event_id, owner)
 
 
-@api.get("/providers/{offer_id}", response={200: Offer, 404: Error}, summary="One offer by id")
+@api.get("/providers/{offer_id}", response={200: Offer, 404: Error, 422: Error}, auth=READ, summary="One offer by id")
 async def get_offer(request: HttpRequest, offer_id: str) -> HttpResponse:
+    params.reject_unknown(request.GET.keys(), frozenset())
     runtime = current()
     rendered = runtime.catalog.rendered.get(offer_id)
     if rendered is None:
@@ -167,7 +207,9 @@ async def get_offer(request: HttpRequest, offer_id: str) -> HttpResponse:
     return respond(request, runtime, "api/v2/providers/{offer_id}", rendered, fingerprint=runtime.catalog.fingerprint)
 
 
-@api.get("/gpus", response={200: GpuCatalogue, 422: Error}, summary="The GPU catalogue with datasheet figures")
+@api.get(
+    "/gpus", response={200: GpuCatalogue, 422: Error}, auth=READ, summary="The GPU catalogue with datasheet figures"
+)
 async def list_gpus(
     request: HttpRequest, vendor: str | None = Query(None, description="nvidia, amd, intel, google or groq.")
 ) -> HttpResponse:
@@ -182,6 +224,7 @@ async def list_gpus(
 @api.get(
     "/analytics/price-history",
     response={200: PriceHistory, 422: Error},
+    auth=Requires(Permission.ANALYTICS),
     summary="Observed prices over time, per GPU type and provider, in hourly or daily buckets",
 )
 async def price_history(request: HttpRequest, filters: Query[analytics.HistoryParams]) -> HttpResponse:

@@ -18,8 +18,6 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from gpubroker.gateway.identity.guard import add_headers
-
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -35,8 +33,6 @@ reference cycles lives longer, so nothing may rely on the collector to release a
 (connections, files and sockets are closed explicitly). Set when serving, not in the runtime:
 a test process, which builds a runtime and its threads per test, keeps Python's defaults."""
 
-SOCKET_PATH = "/ws/providers"
-
 
 class GatewayApplication:
     def __init__(self, *, run_workers: bool = False) -> None:
@@ -45,10 +41,12 @@ class GatewayApplication:
         from django.core.handlers.asgi import ASGIHandler
 
         django.setup(set_prefix=False)
-        from gpubroker.gateway.realtime.sockets import ProvidersConsumer
+        from gpubroker.gateway.identity.guard import add_headers  # the gateway's modules need Django set up
+        from gpubroker.gateway.realtime.sockets import WEBSOCKETS
 
+        self._add_headers = add_headers
         self._django = ASGIHandler()
-        self._sockets = ProvidersConsumer.as_asgi()
+        self._sockets = {path.strip("/"): consumer.as_asgi() for path, consumer in WEBSOCKETS.items()}
         self._run_workers = run_workers
         self.runtime: Any = None
 
@@ -58,19 +56,16 @@ class GatewayApplication:
         elif self.runtime is not None:
             await self.runtime.guard(scope, receive, send, self._serve)
         else:
-            await self._django(scope, receive, send)
+            await _not_started(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """What the guard lets through: a repeated GET from the fast path, the rest to Django."""
         if scope["type"] == "http" and scope["method"] == "GET" and await self.runtime.fastpath.serve(scope, send):
             return
-        if scope["type"] == "websocket":
-            if scope["path"].rstrip("/") == SOCKET_PATH:
-                await self._sockets(scope, receive, send)
-            else:
-                await send({"type": "websocket.close", "code": 4404, "reason": "no such WebSocket endpoint"})
+        if scope["type"] == "websocket":  # the guard has refused unknown paths
+            await self._sockets[scope["path"].strip("/")](scope, receive, send)
             return
-        await self._django(scope, receive, add_headers(scope, send))
+        await self._django(scope, receive, self._add_headers(scope, send))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         from gpubroker.gateway.runtime import GatewayRuntime
@@ -81,16 +76,35 @@ class GatewayApplication:
             if message["type"] == "lifespan.startup":
                 try:
                     gc.set_threshold(*GC_THRESHOLDS)
-                    self.runtime = GatewayRuntime(GPUBROKER, run_workers=self._run_workers)
-                    await self.runtime.start()
+                    runtime = GatewayRuntime(GPUBROKER, run_workers=self._run_workers)
+                    await runtime.start()
+                    self.runtime = runtime
                 except Exception as exc:
                     log.exception("gateway failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.runtime is not None:
-                    await self.runtime.stop()
+                runtime, self.runtime = self.runtime, None
+                if runtime is not None:
+                    await runtime.stop()
                 log.info("gateway stopped")
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+async def _not_started(scope: Scope, receive: Receive, send: Send) -> None:
+    """Nothing passes without the guard: before the runtime has started (or after it stopped),
+    HTTP answers 503 and a WebSocket is closed with 4503."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 4503, "reason": "the gateway is not started"})
+        return
+    body = b'{"detail":[{"field":null,"message":"the gateway is starting or stopping; retry shortly"}]}'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

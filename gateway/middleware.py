@@ -1,4 +1,5 @@
-"""Request metrics, labelled by route (never by raw path, to keep label counts bounded)."""
+"""Request metrics, labelled by route (never by raw path) and by known method only, so no caller
+can create label series at will."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ LATENCY = Histogram(
 )
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class RequestMetricsMiddleware:
     async_capable = True
     sync_capable = False
@@ -32,6 +36,7 @@ class RequestMetricsMiddleware:
         response = await self.get_response(request)
         match = request.resolver_match
         route = match.route if match is not None else "unmatched"
-        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else "other"
+        REQUESTS.labels(route, method, str(response.status_code)).inc()
         LATENCY.labels(route).observe(time.perf_counter() - started)
         return response

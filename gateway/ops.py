@@ -8,9 +8,11 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from gpubroker.gateway.identity.access import Access, allow
 from gpubroker.gateway.runtime import current
 
 
+@allow(Access.OPEN, "GET", "HEAD")
 async def health(request: HttpRequest) -> HttpResponse:
     runtime = current()
     now = datetime.now(UTC)
@@ -46,5 +48,6 @@ async def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse(orjson.dumps(body), content_type="application/json")
 
 
+@allow(Access.OPEN, "GET", "HEAD")
 async def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -23,9 +23,19 @@ from gpubroker.gateway.catalog.filters import RANGES, OfferFilters
 from gpubroker.gateway.catalog.query import DEFAULT_LIMIT, MAX_LIMIT, SORTS, OfferQuery
 from gpubroker.gateway.errors import invalid
 
-Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Names = Annotated[list[str] | None, Field(description="One or more; repeat the parameter or comma-separate.")]
-Weight = Annotated[float | None, Field(ge=0, allow_inf_nan=False)]
+MAX_VALUES = 50
+"""Values one list parameter takes (repeated, each possibly comma-separated)."""
+MAX_VALUE_LENGTH = 256
+MAX_WEIGHT = 1000.0
+"""Weights are normalised to sum 1, so only their ratios matter; a bound keeps the arithmetic exact
+(1e308 would overflow the sum and silently weigh nothing)."""
+
+Amount = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+Word = Annotated[str, Field(max_length=MAX_VALUE_LENGTH)]
+Names = Annotated[
+    list[Word] | None, Field(max_length=MAX_VALUES, description="One or more; repeat the parameter or comma-separate.")
+]
+Weight = Annotated[float | None, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False)]
 CPU_ARCHS = ("x86_64", "arm64")
 
 
@@ -33,8 +43,13 @@ class OfferFilterParams(Schema):
     model_config = ConfigDict(extra="forbid")
 
     provider: Names = None
-    gpu: Annotated[list[str] | None, Field(description="GPU types, e.g. H100 or 'RTX 4090' (see /api/v2/gpus).")] = None
-    vendor: Annotated[list[str] | None, Field(description="GPU vendors: " + ", ".join(gpus.VENDORS) + ".")] = None
+    gpu: Annotated[
+        list[Word] | None,
+        Field(max_length=MAX_VALUES, description="GPU types, e.g. H100 or 'RTX 4090' (see /api/v2/gpus)."),
+    ] = None
+    vendor: Annotated[
+        list[Word] | None, Field(max_length=MAX_VALUES, description="GPU vendors: " + ", ".join(gpus.VENDORS) + ".")
+    ] = None
     min_gpus: Annotated[int | None, Field(ge=1, description="At least this many GPUs.")] = None
     max_gpus: Annotated[int | None, Field(ge=1)] = None
     min_gpu_memory: Annotated[Amount | None, Field(description="GB of memory per GPU, at least.")] = None
@@ -51,12 +66,22 @@ class OfferFilterParams(Schema):
     max_price_per_gpu: Annotated[Amount | None, Field(description="USD per GPU-hour.")] = None
     spot: Annotated[bool | None, Field(description="true: spot/interruptible only; false: on-demand only.")] = None
     resold: Annotated[bool | None, Field(description="false hides capacity a marketplace resells from a cloud.")] = None
-    region: Annotated[list[str] | None, Field(description="Exact region ids (case-insensitive).")] = None
-    region_prefix: Annotated[list[str] | None, Field(description="Region id prefixes, e.g. us- or eu-.")] = None
-    continent: Annotated[list[str] | None, Field(description=", ".join(CONTINENTS) + ".")] = None
-    availability: Annotated[list[str] | None, Field(description="available, limited and/or unavailable.")] = None
-    compliance: Annotated[list[str] | None, Field(description="Tags the offer must all carry.")] = None
-    cpu_arch: Annotated[list[str] | None, Field(description="x86_64 and/or arm64.")] = None
+    region: Annotated[
+        list[Word] | None, Field(max_length=MAX_VALUES, description="Exact region ids (case-insensitive).")
+    ] = None
+    region_prefix: Annotated[
+        list[Word] | None, Field(max_length=MAX_VALUES, description="Region id prefixes, e.g. us- or eu-.")
+    ] = None
+    continent: Annotated[list[Word] | None, Field(max_length=MAX_VALUES, description=", ".join(CONTINENTS) + ".")] = (
+        None
+    )
+    availability: Annotated[
+        list[Word] | None, Field(max_length=MAX_VALUES, description="available, limited and/or unavailable.")
+    ] = None
+    compliance: Annotated[
+        list[Word] | None, Field(max_length=MAX_VALUES, description="Tags the offer must all carry.")
+    ] = None
+    cpu_arch: Annotated[list[Word] | None, Field(max_length=MAX_VALUES, description="x86_64 and/or arm64.")] = None
 
 
 class WeightParams(Schema):
@@ -69,9 +94,11 @@ class WeightParams(Schema):
 
 
 class ListParams(OfferFilterParams, WeightParams):
-    sort: Annotated[str, Field(description="; ".join(f"{name}: {text}" for name, text in SORTS.items()))] = "price"
+    sort: Annotated[
+        str, Field(max_length=32, description="; ".join(f"{name}: {text}" for name, text in SORTS.items()))
+    ] = "price"
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}.")] = DEFAULT_LIMIT
-    cursor: Annotated[str | None, Field(description="next_cursor from the previous page.")] = None
+    cursor: Annotated[str | None, Field(max_length=4096, description="next_cursor from the previous page.")] = None
 
 
 class RankingParams(OfferFilterParams, WeightParams):

@@ -11,9 +11,8 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from asgiref.sync import sync_to_async
-
 from gpubroker.core.settings import Settings
+from gpubroker.gateway import db
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +21,8 @@ PRUNE_EVERY_S = 3600.0
 
 def prune(settings: Settings, now: datetime | None = None) -> dict[str, int]:
     """Delete what is older than its retention; returns how many rows of each kind went."""
-    from django.db import close_old_connections
-
     from gpubroker.gateway.models import AuditEvent, HealthCheck, PriceObservation
 
-    close_old_connections()
     now = now or datetime.now(UTC)
     prices, _ = PriceObservation.objects.filter(
         observed_at__lt=now - timedelta(days=settings.offer_history_days)
@@ -39,7 +35,7 @@ def prune(settings: Settings, now: datetime | None = None) -> dict[str, int]:
 async def run_periodically(settings: Settings) -> None:
     while True:
         try:
-            removed = await sync_to_async(prune, thread_sensitive=False)(settings)
+            removed = await db.run(prune, settings)
             if any(removed.values()):
                 log.info("retention: removed %s", removed)
         except Exception:

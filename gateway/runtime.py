@@ -12,6 +12,7 @@ import time
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
+from gpubroker.core import webtargets
 from gpubroker.core.bus import Bus, open_bus
 from gpubroker.core.cache import TwoTierCache
 from gpubroker.core.plugins import load_providers
@@ -25,9 +26,10 @@ from gpubroker.gateway.catalog.ingest import Ingest
 from gpubroker.gateway.catalog.paging import Pager
 from gpubroker.gateway.catalog.store import Catalog
 from gpubroker.gateway.fastpath import FastPath
-from gpubroker.gateway.identity.apikeys import ApiKeys
+from gpubroker.gateway.identity.accounts import Accounts
 from gpubroker.gateway.identity.guard import Guard
 from gpubroker.gateway.identity.keys import KeyRing
+from gpubroker.gateway.identity.routes import RouteTable
 from gpubroker.gateway.identity.tokens import Tokens
 from gpubroker.gateway.realtime.changes import Changes
 from gpubroker.gateway.realtime.hub import Hub
@@ -40,6 +42,12 @@ log = logging.getLogger(__name__)
 
 _current: GatewayRuntime | None = None
 STOP_TIMEOUT_S = 10.0
+
+
+def _route_table() -> RouteTable:
+    from gpubroker.gateway.realtime.sockets import WEBSOCKETS
+
+    return RouteTable.from_django({path: consumer.requires for path, consumer in WEBSOCKETS.items()})
 
 
 def current() -> GatewayRuntime:
@@ -71,6 +79,7 @@ class GatewayRuntime:
             on_alert=self.changes.alert,
         )
         self.vault = open_vault(settings)
+        self.resolver: webtargets.Resolver = webtargets.system_resolver
         self.notifier = Notifier(self.bus, self.catalog, self.vault)
         ttls = {
             "access": settings.access_token_ttl_s,
@@ -79,9 +88,9 @@ class GatewayRuntime:
         }
         self.keys = KeyRing(self.vault, settings.jwt_key_vault_path, max_token_ttl_s=max(ttls.values()))
         self.tokens = Tokens(self.keys, ttls)  # type: ignore[arg-type]
-        self.api_keys = ApiKeys()
+        self.accounts = Accounts()
         self.limiter = SlidingWindowLimiter(settings.redis_url)
-        self.guard = Guard(settings, self.tokens, self.api_keys, self.limiter)
+        self.guard = Guard(settings, self.tokens, self.accounts, self.limiter, routes=_route_table)
         self._index: OfferIndex | None = None
         self._indexed_version = -1
         self.warmed = 0

@@ -37,6 +37,7 @@ class ErrorDetail(BaseModel):
 
 class Error(BaseModel):
     detail: list[ErrorDetail]
+    request_id: str | None = Field(default=None, description="Also in the X-Request-ID header: quote it in a report.")
 
 
 class GpuVariant(BaseModel):

@@ -1,7 +1,10 @@
 """Django settings, derived from the product's ``GPUBROKER_*`` settings.
 
 Embedded mode uses SQLite in the data directory; ``GPUBROKER_DATABASE_URL`` switches to
-PostgreSQL. Middleware is kept to what the API needs: every layer costs on each request.
+PostgreSQL, through a connection pool of ``GPUBROKER_DATABASE_POOL_SIZE`` connections per
+instance: Django gives a connection back to the pool at the end of each request (and
+``gateway.db`` after each piece of background work), so connections never outlive the work that
+took them. Middleware is kept to what the API needs: every layer costs on each request.
 """
 
 from __future__ import annotations
@@ -29,8 +32,19 @@ def database_config(url: str | None) -> dict[str, Any]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
-        "CONN_MAX_AGE": 300,
-        "CONN_HEALTH_CHECKS": True,
+        "CONN_MAX_AGE": 0,  # the pool keeps connections; Django returns them after each request
+        "CONN_HEALTH_CHECKS": True,  # the pool checks a connection before handing it out
+        "OPTIONS": {
+            "application_name": "gpubroker-gateway",
+            "connect_timeout": max(1, round(GPUBROKER.database_timeout_s)),
+            "pool": {
+                "min_size": 1,
+                "max_size": GPUBROKER.database_pool_size,
+                "timeout": GPUBROKER.database_timeout_s,
+                "max_idle": 60,
+                "max_lifetime": 1800,
+            },
+        },
     }
 
 

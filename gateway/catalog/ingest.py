@@ -16,11 +16,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from asgiref.sync import sync_to_async
-
 from gpubroker.core import events
 from gpubroker.core.bus import Bus, BusError, Record
 from gpubroker.core.offer import Offer
+from gpubroker.gateway import db
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
 
 log = logging.getLogger(__name__)
@@ -146,7 +145,7 @@ class Ingest:
         statuses, self._statuses = self._statuses, {}
         if observations or checks or statuses:
             try:
-                await sync_to_async(_write, thread_sensitive=False)(observations, checks, list(statuses.values()))
+                await db.run(_write, observations, checks, list(statuses.values()))
             except Exception:
                 self._observations[:0] = observations  # keep them for the next flush
                 self._checks[:0] = checks
@@ -158,11 +157,10 @@ class Ingest:
 def _write(
     observations: list[dict[str, object]], checks: list[dict[str, object]], statuses: list[ProviderState]
 ) -> None:
-    from django.db import close_old_connections, transaction
+    from django.db import transaction
 
     from gpubroker.gateway.models import HealthCheck, PriceObservation, ProviderStatus
 
-    close_old_connections()
     with transaction.atomic():
         PriceObservation.objects.bulk_create(
             [PriceObservation(**row) for row in observations], ignore_conflicts=True, batch_size=1000

@@ -11,12 +11,13 @@ from pydantic import ConfigDict, Field
 
 from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.identity import audit
-from gpubroker.gateway.identity.api import caller_identity
-from gpubroker.gateway.identity.plans import Plan
+from gpubroker.gateway.identity.access import Requires, caller_identity
+from gpubroker.gateway.identity.plans import Permission, Plan
 from gpubroker.gateway.models import AuditEvent, User
+from gpubroker.gateway.runtime import current
 from gpubroker.gateway.schemas import Error
 
-router = Router(tags=["admin"])
+router = Router(tags=["admin"], auth=Requires(Permission.ADMIN))
 
 
 class PlanBody(Schema):
@@ -43,6 +44,7 @@ class AuditOut(Schema):
 
 @router.put("/users/{user_id}/plan", response={200: UserOut, 404: Error, 422: Error}, summary="Change a user's plan")
 async def set_plan(request: HttpRequest, user_id: int, body: PlanBody) -> dict[str, Any]:
+    actor = caller_identity(request)
     if body.plan is Plan.ANONYMOUS:
         raise ApiError(422, "plan", "anonymous is not a plan a user can have")
     user = await User.objects.filter(pk=user_id).afirst()
@@ -50,7 +52,8 @@ async def set_plan(request: HttpRequest, user_id: int, body: PlanBody) -> dict[s
         raise ApiError(404, "user_id", f"no user {user_id}")
     user.plan = body.plan.value
     await user.asave(update_fields=["plan"])
-    await audit.record(request, caller_identity(request).subject, "user.plan", f"{user_id} {body.plan.value}")
+    current().accounts.forget_user(user.pk)
+    await audit.record(request, actor.subject, "user.plan", f"{user_id} {body.plan.value}")
     return {"id": user.pk, "email": user.email, "plan": user.plan, "is_active": user.is_active}
 
 

@@ -19,12 +19,13 @@ from pydantic import ConfigDict, Field
 from gpubroker.core.prices import Price
 from gpubroker.gateway import params
 from gpubroker.gateway.errors import ApiError
-from gpubroker.gateway.identity.api import caller
+from gpubroker.gateway.identity.access import Requires, caller
+from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.models import PriceAlert
 from gpubroker.gateway.runtime import current
 from gpubroker.gateway.schemas import Error
 
-router = Router(tags=["alerts"])
+router = Router(tags=["alerts"], auth=Requires(Permission.ALERTS))
 MAX_ALERTS = 100
 
 

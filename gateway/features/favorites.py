@@ -11,12 +11,13 @@ from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from gpubroker.gateway.errors import ApiError
-from gpubroker.gateway.identity.api import caller
+from gpubroker.gateway.identity.access import Requires, caller
+from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.models import Favorite
 from gpubroker.gateway.runtime import current
 from gpubroker.gateway.schemas import Error
 
-router = Router(tags=["users"])
+router = Router(tags=["users"], auth=Requires(Permission.ACCOUNT))
 MAX_FAVORITES = 500
 
 

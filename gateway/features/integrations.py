@@ -2,6 +2,8 @@
 
 The values go to the vault at once and are never returned, stored in the database or logged;
 the database keeps which provider and which credential names, so a user can see what is set.
+The two are stored both or neither: the vault first (a vault that is away is a 503 and nothing
+changes), then the row; a row that cannot be written puts the vault back as it was.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
+from gpubroker.core.errors import VaultUnavailable
 from gpubroker.core.plugins import ProviderRegistry, load_providers
+from gpubroker.gateway import errors
 from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.identity import audit
-from gpubroker.gateway.identity.api import caller
+from gpubroker.gateway.identity.access import Requires, caller
+from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.models import Integration
 from gpubroker.gateway.runtime import current
 from gpubroker.gateway.schemas import Error
 
-router = Router(tags=["integrations"])
+router = Router(tags=["integrations"], auth=Requires(Permission.INTEGRATIONS))
 
 
 class IntegrationBody(Schema):
@@ -60,13 +65,20 @@ async def set_integration(request: HttpRequest, body: IntegrationBody) -> Status
     missing = [name for name, spec in specs.items() if spec.required and name not in body.credentials]
     if missing:
         raise ApiError(422, "credentials", f"{body.provider} needs {', '.join(missing)}")
-    row, _ = await Integration.objects.aupdate_or_create(
-        user_id=identity.user_id, provider=body.provider, defaults={"fields": sorted(body.credentials)}
-    )
+    vault = current().vault
+    path = Integration(user_id=identity.user_id, provider=body.provider).secret_path
     try:
-        await current().vault.write(row.secret_path, dict(body.credentials))
+        before = await vault.read(path)
+        await vault.write(path, dict(body.credentials))
+    except VaultUnavailable:
+        raise errors.unavailable("the secret store") from None
+    try:
+        row, _ = await Integration.objects.aupdate_or_create(
+            user_id=identity.user_id, provider=body.provider, defaults={"fields": sorted(body.credentials)}
+        )
     except Exception:
-        raise ApiError(503, None, "the secret store is unavailable; nothing was stored, try again") from None
+        await (vault.write(path, before) if before is not None else vault.delete(path))
+        raise
     await audit.record(request, identity.subject, "integration.set", body.provider)
     return Status(201, _json(row))
 
@@ -77,13 +89,18 @@ async def list_integrations(request: HttpRequest) -> list[dict[str, Any]]:
     return [_json(row) async for row in Integration.objects.filter(user_id=identity.user_id).order_by("provider")]
 
 
-@router.delete("/{provider}", response={204: None, 401: Error, 404: Error}, summary="Remove your credentials")
+@router.delete(
+    "/{provider}", response={204: None, 401: Error, 404: Error, 503: Error}, summary="Remove your credentials"
+)
 async def delete_integration(request: HttpRequest, provider: str) -> Status[None]:
     identity = caller(request)
     row = await Integration.objects.filter(user_id=identity.user_id, provider=provider).afirst()
     if row is None:
         raise ApiError(404, "provider", f"no credentials stored for {provider!r}")
-    await current().vault.delete(row.secret_path)
+    try:  # the secret first: a failure leaves the row, so the delete can be retried
+        await current().vault.delete(row.secret_path)
+    except VaultUnavailable:
+        raise errors.unavailable("the secret store") from None
     await row.adelete()
     await audit.record(request, identity.subject, "integration.delete", provider)
     return Status(204, None)

@@ -1,6 +1,8 @@
 """``/api/v2/webhooks``: where an Enterprise user's events are delivered, signed with HMAC.
 
-The signing secret is made here, shown once and kept in the vault. Each delivery carries
+A target must be public (``core.webtargets``): parsed strictly, its name resolved and every
+address it stands for checked now, and again before each delivery. The signing secret is made
+here, shown once and kept in the vault; the row and the secret are stored both or neither. Each delivery carries
 ``X-GPUBROKER-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`` (see
 ``realtime.deliveries``); a receiver recomputes it with the secret and rejects old timestamps,
 which defeats replays.
@@ -8,24 +10,26 @@ which defeats replays.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field, field_validator
 
+from gpubroker.core import webtargets
+from gpubroker.core.errors import VaultUnavailable
+from gpubroker.gateway import errors
 from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.identity import audit
-from gpubroker.gateway.identity.api import caller
+from gpubroker.gateway.identity.access import Requires, caller
+from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.models import Webhook
 from gpubroker.gateway.runtime import current
 from gpubroker.gateway.schemas import Error
 
-router = Router(tags=["webhooks"])
+router = Router(tags=["webhooks"], auth=Requires(Permission.WEBHOOKS))
 EVENTS = ("price.alert", "price.change", "provider.health")
 MAX_WEBHOOKS = 20
 
@@ -33,23 +37,15 @@ MAX_WEBHOOKS = 20
 class WebhookBody(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    url: Annotated[str, Field(min_length=8, max_length=500)]
+    url: Annotated[str, Field(min_length=8, max_length=500, description="A public http(s) address.")]
     events: Annotated[list[Literal["price.alert", "price.change", "provider.health"]], Field(min_length=1)] = [
         "price.alert"
     ]
 
     @field_validator("url")
     @classmethod
-    def _public_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError("must be an http(s) URL")
-        try:
-            address = ipaddress.ip_address(parts.hostname)
-        except ValueError:
-            return url
-        if address.is_private or address.is_loopback or address.is_link_local or address.is_reserved:
-            raise ValueError("must not point at a private, loopback or link-local address")
+    def _well_formed(cls, url: str) -> str:
+        webtargets.parse(url)  # TargetRefused is a ValueError: a 422 naming the field
         return url
 
 
@@ -65,23 +61,30 @@ class NewWebhook(WebhookOut):
     secret: str = Field(description="Shown once: the HMAC key that signs deliveries.")
 
 
-@router.post("", response={201: NewWebhook, 401: Error, 409: Error, 422: Error}, summary="Register a webhook")
+@router.post(
+    "", response={201: NewWebhook, 401: Error, 409: Error, 422: Error, 503: Error}, summary="Register a webhook"
+)
 async def create_webhook(request: HttpRequest, body: WebhookBody) -> Status[dict[str, Any]]:
     identity = caller(request)
     runtime = current()
-    if not runtime.settings.embedded and not body.url.startswith("https://"):
+    target = webtargets.parse(body.url)
+    if not runtime.settings.embedded and target.scheme != "https":
         raise ApiError(422, "url", "webhooks are delivered over https only")
+    try:
+        await webtargets.check(target, runtime.resolver, runtime.settings.webhook_allowed_networks)
+    except webtargets.TargetRefused as exc:
+        raise ApiError(422, "url", str(exc)) from None
     if await Webhook.objects.filter(user_id=identity.user_id, active=True).acount() >= MAX_WEBHOOKS:
         raise ApiError(409, None, f"at most {MAX_WEBHOOKS} webhooks")
     row = await Webhook.objects.acreate(user_id=identity.user_id, url=body.url, events=sorted(set(body.events)))
     secret = "whsec_" + secrets.token_urlsafe(32)
     try:
         await runtime.vault.write(row.secret_path, {"secret": secret})
-    except Exception:
+    except VaultUnavailable:
         await row.adelete()
-        raise ApiError(503, None, "the secret store is unavailable; try again") from None
+        raise errors.unavailable("the secret store") from None
     runtime.notifier.invalidate()
-    await audit.record(request, identity.subject, "webhook.create", f"{row.pk} {body.url}")
+    await audit.record(request, identity.subject, "webhook.create", f"{row.pk} {target.host}")
     return Status(201, {**_json(row), "secret": secret})
 
 
@@ -91,13 +94,16 @@ async def list_webhooks(request: HttpRequest) -> list[dict[str, Any]]:
     return [_json(row) async for row in Webhook.objects.filter(user_id=identity.user_id).order_by("pk")]
 
 
-@router.delete("/{webhook_id}", response={204: None, 401: Error, 404: Error}, summary="Remove a webhook")
+@router.delete("/{webhook_id}", response={204: None, 401: Error, 404: Error, 503: Error}, summary="Remove a webhook")
 async def delete_webhook(request: HttpRequest, webhook_id: int) -> Status[None]:
     identity = caller(request)
     row = await Webhook.objects.filter(pk=webhook_id, user_id=identity.user_id).afirst()
     if row is None:
         raise ApiError(404, "webhook_id", f"you have no webhook {webhook_id}")
-    await current().vault.delete(row.secret_path)
+    try:  # the secret first: a failure leaves the row, so the delete can be retried
+        await current().vault.delete(row.secret_path)
+    except VaultUnavailable:
+        raise errors.unavailable("the secret store") from None
     await row.adelete()
     current().notifier.invalidate()
     await audit.record(request, identity.subject, "webhook.delete", str(webhook_id))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest
+
+from gpubroker.gateway import db
 
 log = logging.getLogger(__name__)
 
@@ -15,14 +16,11 @@ async def record(request: HttpRequest | None, actor: str, action: str, target: s
     if request is not None:
         client_address = request.scope.get("client") if hasattr(request, "scope") else None
         client = str(client_address[0]) if client_address else ""
-    await sync_to_async(_write, thread_sensitive=False)(actor, action, target, outcome, client)
+    await db.run(_write, actor, action, target, outcome, client)
     log.info("audit: %s %s %s (%s)", actor, action, target, outcome)
 
 
 def _write(actor: str, action: str, target: str, outcome: str, client: str) -> None:
-    from django.db import close_old_connections
-
     from gpubroker.gateway.models import AuditEvent
 
-    close_old_connections()
     AuditEvent.objects.create(actor=actor, action=action, target=target[:256], outcome=outcome, client=client[:64])

@@ -31,6 +31,10 @@ class Permission(StrEnum):
     ADMIN = "admin"
 
 
+OWNED = frozenset({Permission.ACCOUNT, Permission.ALERTS, Permission.WEBHOOKS, Permission.INTEGRATIONS})
+"""Permissions over what a user owns: only an identity with a user account behind it (a user's
+token or API key) has them, whatever its plan; the operator's key and platform services do not."""
+
 _FREE = frozenset({Permission.READ_OFFERS, Permission.ACCOUNT})
 _PRO = _FREE | {Permission.QUERY_OFFERS, Permission.ANALYTICS, Permission.ALERTS}
 _ENTERPRISE = _PRO | {Permission.WEBHOOKS, Permission.INTEGRATIONS}

@@ -25,10 +25,14 @@ class AuthError(Exception):
 @dataclass(frozen=True)
 class Claims:
     subject: str
+    """``user:<id>`` for a user's tokens, ``service:<name>`` for a platform component's."""
     plan: str
+    """The plan when the token was made; the guard uses the account's plan as it is now."""
     type: TokenType
     jti: str
     expires_at: int
+    key_id: int | None = None
+    """The API key a service token was made from: revoking the key ends the token."""
 
 
 class Tokens:
@@ -36,9 +40,19 @@ class Tokens:
         self._keys = keys
         self._ttl_s = ttl_s
 
-    def issue(self, subject: str, plan: str, token_type: TokenType, *, now: float | None = None) -> tuple[str, Claims]:
+    def issue(
+        self,
+        subject: str,
+        plan: str,
+        token_type: TokenType,
+        *,
+        now: float | None = None,
+        key_id: int | None = None,
+        ttl_s: int | None = None,
+    ) -> tuple[str, Claims]:
         issued = int(now if now is not None else time.time())
-        claims = Claims(subject, plan, token_type, secrets.token_hex(16), issued + self._ttl_s[token_type])
+        expires = issued + (ttl_s if ttl_s is not None else self._ttl_s[token_type])
+        claims = Claims(subject, plan, token_type, secrets.token_hex(16), expires, key_id)
         kid, key = self._keys.signing
         payload: dict[str, Any] = {
             "iss": ISSUER,
@@ -50,6 +64,8 @@ class Tokens:
             "iat": issued,
             "exp": claims.expires_at,
         }
+        if key_id is not None:
+            payload["key"] = key_id
         return jwt.encode(payload, key, algorithm=ALGORITHM, headers={"kid": kid}), claims
 
     def verify(self, token: str, expected: TokenType | tuple[TokenType, ...]) -> Claims:
@@ -78,6 +94,9 @@ class Tokens:
         kinds = (expected,) if isinstance(expected, str) else expected
         if payload["typ"] not in kinds:
             raise AuthError(f"a {payload['typ']} token cannot be used here")
+        key = payload.get("key")
+        if key is not None and (not isinstance(key, int) or isinstance(key, bool)):
+            raise AuthError("the token's key claim is not valid")
         return Claims(
-            str(payload["sub"]), str(payload["plan"]), payload["typ"], str(payload["jti"]), int(payload["exp"])
+            str(payload["sub"]), str(payload["plan"]), payload["typ"], str(payload["jti"]), int(payload["exp"]), key
         )

@@ -29,12 +29,12 @@ from functools import partial
 from typing import Any
 
 import orjson
-from asgiref.sync import sync_to_async
 
 from gpubroker.core import events
 from gpubroker.core.bus import Bus, Record
 from gpubroker.core.prices import price_text
 from gpubroker.core.vault import KeyValueVault
+from gpubroker.gateway import db
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
 from gpubroker.gateway.realtime.deliveries import Deliveries, Hook
 from gpubroker.gateway.realtime.rules import Rule, RuleBook, compile_rule
@@ -81,7 +81,7 @@ class Notifier:
 
     async def reload(self) -> None:
         self._stale.clear()
-        rules, hooks = await sync_to_async(_load)(self._catalog.provider_names())
+        rules, hooks = await db.run(_load, self._catalog.provider_names())
         self._rules, self._hooks = RuleBook(rules), hooks
         self._deliveries.forget({hook.id for hook in hooks})
 
@@ -121,7 +121,7 @@ class Notifier:
             if fired:
                 self.fired += len(fired)
                 try:  # what a user sees in the list; not worth sending the alerts again for
-                    await sync_to_async(_mark_triggered)([rule.alert_id for rule, _ in fired], now)
+                    await db.run(_mark_triggered, [rule.alert_id for rule, _ in fired], now)
                 except Exception:
                     log.warning("could not record when alerts %s fired", [rule.alert_id for rule, _ in fired])
         elif record.topic == events.PROVIDER_EVENTS:
@@ -222,11 +222,8 @@ def _offer_json(catalog: Catalog, offer_id: str) -> Any:
 
 
 def _load(known_providers: set[str]) -> tuple[list[Rule], list[Hook]]:
-    from django.db import close_old_connections
-
     from gpubroker.gateway.models import PriceAlert, Webhook
 
-    close_old_connections()
     rules = []
     for row in PriceAlert.objects.filter(active=True, user__is_active=True).order_by("pk"):
         rule = compile_rule(row.pk, row.user_id, row.filters, row.direction, row.price, row.per_gpu, known_providers)
@@ -240,9 +237,6 @@ def _load(known_providers: set[str]) -> tuple[list[Rule], list[Hook]]:
 
 
 def _mark_triggered(alert_ids: list[int], at: datetime) -> None:
-    from django.db import close_old_connections
-
     from gpubroker.gateway.models import PriceAlert
 
-    close_old_connections()
     PriceAlert.objects.filter(pk__in=alert_ids).update(last_triggered_at=at)

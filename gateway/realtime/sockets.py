@@ -12,7 +12,9 @@ Events arrive as ``{"type": "event", "id": ..., "event": <kind>, "data": {...}}`
 narrow each other the way a user means them: ``price_updates`` with ``gpu:H100`` is H100 price
 updates; several names of one kind (``gpu:H100`` and ``gpu:A100``) are either. The guard has
 already authenticated the connection (``?token=``, or anonymous at the Free plan's limits).
-A slow client's queue is bounded: the oldest events go and it is sent a ``gap`` notice.
+A slow client's queue is bounded: the oldest events go and it is sent a ``gap`` notice. A
+connection holds at most ``MAX_CHANNELS`` subscriptions and a message is at most
+``MAX_MESSAGE_BYTES``; a larger one closes the connection with 1009 (message too big).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from gpubroker.core.gpus import get, resolve
+from gpubroker.gateway.identity.access import Requires
+from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.realtime.hub import Event, Subscription
 
 KINDS = {
@@ -37,6 +41,9 @@ KINDS = {
 }
 PREFIXES = ("provider", "gpu", "region")
 MAX_CHANNELS = 100
+"""Subscriptions one connection may hold, in all of its messages together."""
+MAX_MESSAGE_BYTES = 16 * 1024
+MESSAGE_TOO_BIG = 1009
 
 
 @dataclass
@@ -59,10 +66,25 @@ class Interests:
             name = spec.name if spec is not None else (resolve(name).gpu_type or name)
         return prefix, name.lower() if prefix == "region" else name
 
+    @property
+    def count(self) -> int:
+        return len(self.kinds) + sum(len(names) for names in self.named.values())
+
     def change(self, channels: list[str], add: bool) -> None:
-        for where, name in (self.parse(channel) for channel in channels):
-            target = self.kinds if where == "kind" else self.named[where]
+        """Subscribe to (or drop) ``channels``, all or none: a ``ValueError`` names the problem."""
+        parsed = [self.parse(channel) for channel in channels]
+        if add:
+            new = {(where, name) for where, name in parsed if name not in self._target(where)}
+            if self.count + len(new) > MAX_CHANNELS:
+                raise ValueError(
+                    f"a connection holds at most {MAX_CHANNELS} channels; it has {self.count}, unsubscribe some first"
+                )
+        for where, name in parsed:
+            target = self._target(where)
             (target.add if add else target.discard)(name)
+
+    def _target(self, where: str) -> set[str]:
+        return self.kinds if where == "kind" else self.named[where]
 
     def accepts(self, event: Event) -> bool:
         if not self.kinds and not any(self.named.values()):
@@ -78,6 +100,8 @@ class Interests:
 
 
 class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    requires = Requires(Permission.READ_OFFERS)
+
     async def connect(self) -> None:
         from gpubroker.gateway.runtime import current
 
@@ -104,6 +128,9 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await sender
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > MAX_MESSAGE_BYTES:
+            return await self.close(code=MESSAGE_TOO_BIG)
         try:
             message = orjson.loads(text_data or bytes_data or b"")
             kind = message["type"] if isinstance(message, dict) else None
@@ -140,6 +167,10 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self.send(text_data=orjson.dumps(message).decode())
+
+
+WEBSOCKETS: dict[str, type[ProvidersConsumer]] = {"/ws/providers/": ProvidersConsumer}
+"""The WebSocket endpoints: path -> consumer (each declares what it ``requires``)."""
 
 
 def _message(event: Event) -> dict[str, str]:

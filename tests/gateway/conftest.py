@@ -1,12 +1,15 @@
+from __future__ import annotations
+
 import asyncio
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import pytest
-from django.test import AsyncClient
 
 from gpubroker.core import events
 from gpubroker.core.bus.memory import MemoryBus
@@ -38,9 +41,17 @@ def offer(
     )
 
 
+PUBLIC_NAMES = {"hooks.example.com": ["93.184.215.14"], "rebound.example.com": ["127.0.0.1"]}
+"""What the tests' resolver answers (the machines that run them may have no DNS at all)."""
+OPERATOR_KEY = "operator-test-key"
+"""The operator's key (Admin plan, no rate limit) that ``client`` calls with by default."""
+
+
 @pytest.fixture
 async def runtime(clean_env: pytest.MonkeyPatch) -> AsyncIterator[GatewayRuntime]:
-    runtime = GatewayRuntime(Settings(secret_key="test-key", index_refresh_s=0), bus=MemoryBus())
+    settings = Settings(secret_key="test-key", index_refresh_s=0, admin_api_key=OPERATOR_KEY)
+    runtime = GatewayRuntime(settings, bus=MemoryBus())
+    runtime.resolver = resolve_test_names
     await runtime.start()
     yield runtime
     await runtime.stop()
@@ -61,8 +72,10 @@ def publish(runtime: GatewayRuntime):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def client() -> AsyncClient:
-    return AsyncClient()
+def client(runtime: GatewayRuntime) -> GatewayClient:
+    """The whole application (guard, fast path, Django) as the operator, unless a test passes
+    its own credentials in ``headers``."""
+    return GatewayClient(asgi_client(runtime))
 
 
 def succeeded(provider: str, *, source: str = "live", offers: int = 0) -> events.ProviderEvent:
@@ -90,9 +103,21 @@ class AsgiClient:
         headers: list[tuple[bytes, bytes]] | None = None,
         json: Any = None,
     ) -> tuple[int, dict[bytes, bytes], bytes]:
-        body = b"" if json is None else orjson.dumps(json)
+        content = None if json is None else orjson.dumps(json)
+        return await self.raw(method, path, query=query, headers=headers, body=content)
+
+    async def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: bytes = b"",
+        headers: list[tuple[bytes, bytes]] | None = None,
+        body: bytes | None = None,
+    ) -> tuple[int, dict[bytes, bytes], bytes]:
         sent: list[dict[str, Any]] = []
-        all_headers = [*(headers or []), *([(b"content-type", b"application/json")] if json is not None else [])]
+        all_headers = [*(headers or []), *([(b"content-type", b"application/json")] if body is not None else [])]
+        body = body or b""
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
             "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
@@ -119,3 +144,63 @@ def asgi_client(runtime: GatewayRuntime, client: str = "127.0.0.1") -> AsgiClien
     app = GatewayApplication()
     app.runtime = runtime
     return AsgiClient(app, client)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    headers: dict[str, str]
+    content: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.content)
+
+    def __getitem__(self, name: str) -> str:
+        return self.headers[name.lower()]
+
+
+class GatewayClient:
+    """A face like Django's test client on ``AsgiClient``, so every request passes the guard."""
+
+    def __init__(self, asgi: AsgiClient, headers: dict[str, str] | None = None) -> None:
+        self.asgi = asgi
+        self.headers = {"x-api-key": OPERATOR_KEY} if headers is None else headers
+
+    async def get(
+        self, path: str, data: dict[str, str] | None = None, *, headers: dict[str, str] | None = None
+    ) -> Answer:
+        return await self.request("GET", path, query=data, headers=headers)
+
+    async def post(
+        self,
+        path: str,
+        data: Any = None,
+        content_type: str = "application/json",
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        return await self.request("POST", path, body=data, headers=headers)
+
+    async def delete(self, path: str, *, headers: dict[str, str] | None = None) -> Answer:
+        return await self.request("DELETE", path, headers=headers)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        raw = [(name.lower().encode(), value.encode()) for name, value in {**self.headers, **(headers or {})}.items()]
+        content = body if isinstance(body, bytes) else None if body is None else orjson.dumps(body)
+        encoded = urlencode(query or {}, doseq=True).encode()
+        status, got, answer = await self.asgi.raw(method, path, query=encoded, headers=raw, body=content)
+        return Answer(status, {k.decode().lower(): v.decode("latin-1") for k, v in got.items()}, answer)
+
+
+async def resolve_test_names(host: str, port: int) -> list[str]:
+    if host not in PUBLIC_NAMES:
+        raise OSError(f"{host} is not a name the tests resolve")
+    return PUBLIC_NAMES[host]

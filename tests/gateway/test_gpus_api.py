@@ -1,7 +1,7 @@
 import pytest
-from django.test import AsyncClient
 
 from gpubroker.core.gpus import CATALOG
+from tests.gateway.conftest import GatewayClient as AsyncClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -256,9 +256,9 @@ async def test_websocket_connections_authenticate_with_a_token(runtime: GatewayR
             sent.append(message)
 
         await app(scope, receive, send)
-        return sent[0], scope.get("gpubroker.identity")
+        return sent[-1] if sent[-1]["type"] == "websocket.close" else sent[0], scope.get("gpubroker.identity")
 
-    refused, _ = await connect(b"token=not-a-token")
+    refused, _ = await connect(b"token=not-a-token")  # accepted, then closed: the code reaches the client
     assert refused["type"] == "websocket.close" and refused["code"] == 4401
     accepted, identity = await connect(b"token=" + token.encode())
     assert accepted["type"] == "websocket.accept"

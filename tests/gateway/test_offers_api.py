@@ -1,10 +1,10 @@
 import re
 
 import pytest
-from django.test import AsyncClient
 
 from gpubroker.core import events
 from tests.gateway.conftest import NOW, offer, succeeded
+from tests.gateway.conftest import GatewayClient as AsyncClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 import pytest
 from asgiref.sync import sync_to_async
-from django.test import AsyncClient
 
 from gpubroker.core.offer import Offer
 from gpubroker.core.settings import Settings
@@ -19,6 +18,7 @@ from gpubroker.gateway import retention
 from gpubroker.gateway.models import HealthCheck, PriceObservation
 from gpubroker.gateway.runtime import GatewayRuntime
 from tests.gateway.conftest import NOW, asgi_client, offer, succeeded
+from tests.gateway.conftest import GatewayClient as AsyncClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

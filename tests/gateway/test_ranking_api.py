@@ -1,9 +1,9 @@
 import pytest
-from django.test import AsyncClient
 
 from gpubroker.gateway.catalog.performance import performance_tflops
 from gpubroker.gateway.catalog.rows import AVAILABILITY_SCORE
 from tests.core.test_topsis import reference
+from tests.gateway.conftest import GatewayClient as AsyncClient
 from tests.gateway.conftest import offer
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -81,5 +81,6 @@ async def test_subscribers_get_only_their_channels(runtime: GatewayRuntime, publ
 
 async def test_unknown_socket_paths_are_closed(runtime: GatewayRuntime) -> None:
     async with Socket(runtime, "/ws/elsewhere") as socket:
+        assert (await socket.message())["type"] == "websocket.accept"  # so the client sees the code
         closed = await socket.message()
     assert closed["type"] == "websocket.close" and closed["code"] == 4404

@@ -180,7 +180,7 @@ def test_changes_reach_subscribers_of_the_other_instance_filtered_resumable_and_
         key = api_key(env, first, "enterprise")
         mine = {"X-API-Key": key}
         alert = post_json(f"{first}/api/v2/alerts", {"filters": {"gpu": ["H100"]}, "price": threshold}, mine)
-        hook = post_json(f"{first}/api/v2/webhooks", {"url": "https://hooks.example.com/gpu"}, mine)
+        hook = post_json(f"{first}/api/v2/webhooks", {"url": "https://93.184.215.14/gpu"}, mine)
         token = post_json(f"{second}/api/v2/auth/service-token", {}, mine)["access_token"]
 
         async def scenario() -> None:

@@ -1,0 +1,106 @@
+"""What the guard asks the database about a caller: who owns an API key, and whether the account
+and key behind a token still exist, are active and on which plan.
+
+Tokens are checked on use, not only when made: a revoked key, a disabled or deleted account, or a
+changed plan takes effect for every key and token within ``REMEMBER_S`` seconds (5), the time an
+answer is remembered in each gateway instance (revoking a key forgets it at once in the instance
+that revoked it). Lookups run on a pooled connection (``gateway.db``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from gpubroker.gateway import db
+from gpubroker.gateway.identity.apikeys import digest
+from gpubroker.gateway.identity.plans import Plan
+
+REMEMBER_S = 5.0
+MAX_REMEMBERED = 10_000
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    key_id: int
+    prefix: str
+    user_id: int
+    plan: Plan
+
+
+class _Remembered(Generic[K, V]):
+    """Answers kept for ``REMEMBER_S``; cleared whole when too many, which only costs lookups."""
+
+    def __init__(self) -> None:
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> tuple[bool, V | None]:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._entries) >= MAX_REMEMBERED:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + REMEMBER_S, value)
+
+    def forget(self, key: K) -> None:
+        self._entries.pop(key, None)
+
+
+class Accounts:
+    def __init__(self) -> None:
+        self._keys: _Remembered[str, KeyOwner | None] = _Remembered()
+        self._key_ids: _Remembered[int, KeyOwner | None] = _Remembered()
+        self._plans: _Remembered[int, Plan | None] = _Remembered()
+
+    async def by_key(self, key: str) -> KeyOwner | None:
+        """Who an API key belongs to; None for an unknown or revoked key or an inactive user."""
+        key_digest = digest(key)
+        known, owner = self._keys.get(key_digest)
+        if not known:
+            owner = await db.run(_key_owner, digest=key_digest)
+            self._keys.put(key_digest, owner)
+        return owner
+
+    async def by_key_id(self, key_id: int) -> KeyOwner | None:
+        """The owner of the API key a service token was made from, while the key is valid."""
+        known, owner = self._key_ids.get(key_id)
+        if not known:
+            owner = await db.run(_key_owner, pk=key_id)
+            self._key_ids.put(key_id, owner)
+        return owner
+
+    async def plan(self, user_id: int) -> Plan | None:
+        """The user's plan now; None for a deleted or disabled account."""
+        known, plan = self._plans.get(user_id)
+        if not known:
+            plan = await db.run(_plan, user_id)
+            self._plans.put(user_id, plan)
+        return plan
+
+    def forget_key(self, key_digest: str, key_id: int) -> None:
+        self._keys.forget(key_digest)
+        self._key_ids.forget(key_id)
+
+    def forget_user(self, user_id: int) -> None:
+        self._plans.forget(user_id)
+
+
+def _key_owner(**match: object) -> KeyOwner | None:
+    from gpubroker.gateway.models import ApiKey
+
+    found = ApiKey.objects.select_related("user").filter(revoked_at__isnull=True, user__is_active=True, **match).first()
+    return None if found is None else KeyOwner(found.pk, found.prefix, found.user_id, Plan(found.user.plan))
+
+
+def _plan(user_id: int) -> Plan | None:
+    from gpubroker.gateway.models import User
+
+    plan = User.objects.filter(pk=user_id, is_active=True).values_list("plan", flat=True).first()
+    return None if plan is None else Plan(plan)
