@@ -38,7 +38,7 @@ from gpubroker.core.secrets import SecretStore
 from gpubroker.core.settings import Settings
 from gpubroker.core.tracing import context_headers, tracer
 from gpubroker.workers import metrics
-from gpubroker.workers.diff import Changes, diff
+from gpubroker.workers.diff import SnapshotDiff, diff
 from gpubroker.workers.health import HealthFile
 from gpubroker.workers.outbox import Outbox, Pending
 from gpubroker.workers.poll import Guards, Poller, PollResult, RetryPolicy, Shard
@@ -60,7 +60,7 @@ def state_name(provider: str, shard: Shard) -> str:
 class PollOutcome:
     ok: bool
     source: Source | None = None
-    changes: Changes | None = None
+    changes: SnapshotDiff | None = None
     error: str | None = None
 
 

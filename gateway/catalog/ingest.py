@@ -21,6 +21,7 @@ from asgiref.sync import sync_to_async
 from gpubroker.core import events
 from gpubroker.core.bus import Bus, BusError, Record
 from gpubroker.core.offer import Offer
+from gpubroker.core.prices import price_changed
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,12 @@ class Ingest:
         self._on_offer(record, previous, offer)
         if offer is None or offer.price_per_hour is None:
             return
-        if previous is None or previous.price_per_hour != offer.price_per_hour:
+        # The history holds known prices: an offer's first one, and each move between two.
+        if (
+            previous is None
+            or previous.price_per_hour is None
+            or price_changed(previous.price_per_hour, offer.price_per_hour)
+        ):
             self._observations.append(
                 {
                     "offer_id": offer.id,

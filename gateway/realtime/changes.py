@@ -17,6 +17,7 @@ import orjson
 from gpubroker.core import events
 from gpubroker.core.bus import Record
 from gpubroker.core.offer import Offer
+from gpubroker.core.prices import price_changed
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.rows import Row
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
@@ -25,7 +26,9 @@ from gpubroker.gateway.realtime.hub import Event, Hub
 STREAM_CODES = {events.OFFERS: "o", events.PROVIDER_EVENTS: "p", events.PRICE_ALERTS: "a"}
 
 
-class Changes:
+class ChangeFeed:
+    """Publishes to the hub what each record the ingest applied means to subscribers."""
+
     def __init__(self, hub: Hub, catalog: Catalog) -> None:
         self._hub = hub
         self._catalog = catalog
@@ -93,7 +96,7 @@ def _kind(previous: Offer | None, offer: Offer | None) -> str | None:
         return None if offer is None else "offer_added"
     if offer is None:
         return "offer_removed"
-    if previous.price_per_hour != offer.price_per_hour:
+    if price_changed(previous.price_per_hour, offer.price_per_hour):
         return "price_update"
     if previous.availability_status != offer.availability_status:
         return "availability"
