@@ -19,8 +19,9 @@ two always agree:
    resolver never guesses.
 
 A count glued to the end of a name (``H100x8``, ``L40Sx10``, ``A100-80Gx8``) is taken out too, and
-a whole name that is a Google TPU slice (``v2-8``, ``v4-32``, ``v5litepod-4``, ``v6e-8``: version,
-then chips or cores) names that TPU generation.
+a whole name that is a Google TPU version or slice (``v2``, ``v2-8``, ``v4-32``, ``v5litepod-4``,
+``v6e-8``: version, then chips or cores) names that TPU generation. Within a longer name a bare
+``v2`` or ``v4`` is a version suffix (``Standard_ND40rs_v2``), never a TPU.
 
 Memory: a stated size is kept when it can be the family's (``GpuSpec.plausible_memory``: up to
 its largest datasheet size): providers state the usable memory, which is often below the
@@ -54,7 +55,7 @@ _COUNT = re.compile(r"[0-9]{1,2}x|x[0-9]{1,2}")
 _GLUED_COUNT = re.compile(r"[0-9]{1,2}x(?=[a-z])")
 _MEMORY = re.compile(r"([0-9]{1,5})(?:gb|gib|g|vram)")
 _TRAILING_COUNT = re.compile(r"(?<=[a-z0-9])x[0-9]{1,2}$")
-_TPU_SLICE = re.compile(r"(?:(?:google|cloud)[\s_-]+)*(?:tpu[\s_-]*)?(v2|v3|v4|v5p|v5e|v5litepod|v6e)-[0-9]{1,5}")
+_TPU_SLICE = re.compile(r"(?:(?:google|cloud)[\s_-]+)*(?:tpu[\s_-]*)?(v2|v3|v4|v5p|v5e|v5litepod|v6e)(?:-[0-9]{1,5})?")
 _TPU_GENERATIONS = {"v5litepod": "v5e"}
 _UNITS = frozenset({"gb", "gib", "g"})
 _VENDOR_WORDS = frozenset(
@@ -252,7 +253,7 @@ def resolve(raw: str) -> GpuMatch:
 
 
 def _tpu_generation(raw: str) -> str:
-    """A TPU slice name (``v2-8``, ``tpu-v5litepod-4``) as the generation it runs on (``TPU v2``)."""
+    """A TPU version or slice name (``v2``, ``v2-8``, ``tpu-v5litepod-4``) as its generation (``TPU v2``)."""
     slice_name = _TPU_SLICE.fullmatch(raw.strip().casefold())
     if slice_name is None:
         return raw

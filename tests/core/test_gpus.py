@@ -232,7 +232,7 @@ UNKNOWN = [
     "A100 and H100",
     "RTX PRO 5000",
     "TPU v5",
-    "v4",  # a bare v4 is too common in VM names to mean TPU v4 (a slice name such as v4-8 is not)
+    "gpu_v4",  # within a longer name a bare v4 is a version suffix, not TPU v4
     "Standard_ND40rs_v2",
 ]
 
