@@ -48,6 +48,8 @@ class Offer(BaseModel):
 
     ``source`` says whether the data came from the provider's live API or from the plugin's
     bundled snapshot; a snapshot offer's ``last_updated`` is the snapshot's capture time.
+    ``quarantined`` is set by the worker's price sanity guard (``gpubroker.core.sanity``), never by
+    a plugin.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -80,6 +82,13 @@ class Offer(BaseModel):
     )
     last_updated: datetime
     source: Source = "live"
+    quarantined: str | None = Field(
+        default=None,
+        description=(
+            "Why the price sanity guard holds this offer out of ranking (a price or memory that cannot be "
+            "real for its GPU, or a price that moved more than 10x between polls); null when trusted."
+        ),
+    )
 
     @field_validator("price_per_hour", "spot_price")
     @classmethod

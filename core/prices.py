@@ -1,14 +1,16 @@
 """What counts as a change of an offer's price: one rule for the worker and the gateway.
 
-The worker decides from it which price updates it publishes (and the stream analytics compare
-in percent); the gateway decides from it which changes it streams as ``price_update`` and which
-prices it records in the price history. Both must agree, or a subscriber and a price alert would
-disagree about the same poll.
+The worker decides from it which price updates it publishes (which the stream analytics compare
+in percent and users' alerts fire on); the gateway decides from it which changes it streams as
+``price_update`` and which prices it records in the price history. Both must agree, or a
+subscriber and a price alert would disagree about the same poll.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+
+from gpubroker.core.offer import Offer
 
 
 def price_changed(old: Decimal | None, new: Decimal | None) -> bool:
@@ -19,3 +21,10 @@ def price_changed(old: Decimal | None, new: Decimal | None) -> bool:
     with, in dollars or in percent: it is a change of the offer, not a price movement.
     """
     return old is not None and new is not None and old != new
+
+
+def offer_price_changed(old: Offer, new: Offer) -> bool:
+    """Whether an offer's price moved between two versions, as news: both prices known and
+    trusted. A quarantined price (``Offer.quarantined``) is never announced, so a unit mistake in
+    a plugin fires no alert and leaves no mark in the price history."""
+    return old.quarantined is None and new.quarantined is None and price_changed(old.price_per_hour, new.price_per_hour)

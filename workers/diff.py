@@ -9,7 +9,7 @@ from typing import Any
 
 from gpubroker.core.events import PriceUpdate
 from gpubroker.core.offer import Offer
-from gpubroker.core.prices import price_changed
+from gpubroker.core.prices import offer_price_changed
 
 
 @dataclass
@@ -40,7 +40,7 @@ def diff(previous: Mapping[str, Offer], current: Iterable[Offer], at: datetime) 
             changes.unchanged += 1
             continue
         changes.upserts.append(offer)
-        if price_changed(old.price_per_hour, offer.price_per_hour):
+        if offer_price_changed(old, offer):
             assert old.price_per_hour is not None and offer.price_per_hour is not None
             changes.price_updates.append(
                 PriceUpdate(

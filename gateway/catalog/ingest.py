@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from gpubroker.core import events
 from gpubroker.core.bus import Bus, BusError, Record
 from gpubroker.core.offer import Offer
-from gpubroker.core.prices import price_changed
+from gpubroker.core.prices import offer_price_changed
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
 
 log = logging.getLogger(__name__)
@@ -115,13 +115,14 @@ class Ingest:
         offer = None if record.value is None else events.decode_offer(record.value)
         previous = self._catalog.apply_offer(record.key, offer)
         self._on_offer(record, previous, offer)
-        if offer is None or offer.price_per_hour is None:
+        if offer is None or offer.price_per_hour is None or offer.quarantined is not None:
             return
-        # The history holds known prices: an offer's first one, and each move between two.
+        # The history holds known, trusted prices: an offer's first one, and each move between two.
         if (
             previous is None
             or previous.price_per_hour is None
-            or price_changed(previous.price_per_hour, offer.price_per_hour)
+            or previous.quarantined is not None
+            or offer_price_changed(previous, offer)
         ):
             self._observations.append(
                 {

@@ -32,6 +32,7 @@ NUMBERS = (
     "availability_score",
     "spot",
     "resold",
+    "quarantined",
 )
 
 
@@ -87,6 +88,7 @@ class Row(NamedTuple):
             AVAILABILITY_SCORE[offer.availability_status],
             float(offer.spot),
             float(offer.resold_from is not None),
+            float(offer.quarantined is not None),
         )
         categories = (
             vocabulary.code("provider", offer.provider),

@@ -17,7 +17,7 @@ import orjson
 from gpubroker.core import events
 from gpubroker.core.bus import Record
 from gpubroker.core.offer import Offer
-from gpubroker.core.prices import price_changed
+from gpubroker.core.prices import offer_price_changed
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.rows import Row
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
@@ -96,7 +96,7 @@ def _kind(previous: Offer | None, offer: Offer | None) -> str | None:
         return None if offer is None else "offer_added"
     if offer is None:
         return "offer_removed"
-    if price_changed(previous.price_per_hour, offer.price_per_hour):
+    if offer_price_changed(previous, offer):
         return "price_update"
     if previous.availability_status != offer.availability_status:
         return "availability"
