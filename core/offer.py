@@ -34,6 +34,8 @@ class Availability(StrEnum):
 
 
 Source = Literal["live", "snapshot"]
+Interconnect = Literal["nvlink", "sxm", "pcie", "infiniband"]
+INTERCONNECTS: tuple[Interconnect, ...] = ("nvlink", "sxm", "pcie", "infiniband")
 
 
 @lru_cache(maxsize=1 << 18)
@@ -77,6 +79,13 @@ class Offer(BaseModel):
     region: str = Field(min_length=1)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     compliance_tags: tuple[str, ...] = ()
+    interconnect: tuple[Interconnect, ...] = Field(
+        default=(),
+        description=(
+            "How the GPUs connect, where the provider says: sxm or pcie (the GPUs' form factor), nvlink "
+            "(GPUs linked by NVLink), infiniband (InfiniBand between instances). Empty when unknown."
+        ),
+    )
     resold_from: str | None = Field(
         default=None, description="The cloud whose capacity a marketplace or broker resells, when it says."
     )
@@ -94,6 +103,11 @@ class Offer(BaseModel):
     @classmethod
     def _quantise(cls, value: Decimal | None) -> Decimal | None:
         return None if value is None else value.quantize(PRICE_QUANTUM).normalize()
+
+    @field_validator("interconnect")
+    @classmethod
+    def _canonical_order(cls, value: tuple[Interconnect, ...]) -> tuple[Interconnect, ...]:
+        return tuple(kind for kind in INTERCONNECTS if kind in value)
 
     @field_validator("last_updated")
     @classmethod

@@ -82,6 +82,8 @@ class GpuMatch:
     memory_gb: int | None = None
     form_factor: FormFactor | None = None
     vendor: Vendor | None = None
+    nvlink: bool = False
+    """The name says the GPUs are linked by NVLink (``H100-80G-PCIe-NVLink``, ``H100x8-NVLINK``)."""
 
     @property
     def spec(self) -> GpuSpec | None:
@@ -96,6 +98,7 @@ class GpuMatch:
             "memory_gb": self.memory_gb,
             "form_factor": self.form_factor,
             "vendor": self.vendor,
+            "nvlink": self.nvlink,
         }
 
 
@@ -104,6 +107,7 @@ class _Reading(NamedTuple):
     ends: frozenset[int]  # indexes of words that end a token (or precede a word or count taken out)
     memory: tuple[int, ...]
     markers: frozenset[FormFactor]
+    nvlink: bool
 
 
 class _Alias(NamedTuple):
@@ -180,7 +184,8 @@ class _Matcher:
             words.append(_SYNONYMS.get(word, word))
             if i + 1 == len(pieces) or pieces[i + 1][1] != number or not kept[i + 1] or i in soft_ends:
                 ends.add(len(words) - 1)
-        return _Reading(tuple(words), frozenset(ends), tuple(memory), frozenset(markers))
+        nvlink = any(word == "nvlink" for word, _ in pieces)
+        return _Reading(tuple(words), frozenset(ends), tuple(memory), frozenset(markers), nvlink)
 
     def find(self, reading: _Reading) -> _Alias | None:
         words = reading.words
@@ -249,7 +254,7 @@ def resolve(raw: str) -> GpuMatch:
     else:
         options = spec.memory_options(form_factor)
         memory = options[0] if len(options) == 1 else None
-    return GpuMatch(raw, spec.name, memory, form_factor, spec.vendor)
+    return GpuMatch(raw, spec.name, memory, form_factor, spec.vendor, reading.nvlink)
 
 
 def _tpu_generation(raw: str) -> str:
