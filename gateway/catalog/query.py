@@ -67,9 +67,8 @@ def sort_keys(index: OfferIndex, rows: NDArray[np.intp], query: OfferQuery) -> N
         return -ranking.closeness(index, rows, query.weights)
     column, sign = _COLUMNS[query.sort]
     keys = sign * index.numbers[column][rows]
-    quarantined = index.numbers["quarantined"][rows] != 0
-    if quarantined.any():
-        keys[quarantined] = np.nan
+    if index.any_quarantined:
+        keys[index.numbers["quarantined"][rows] != 0] = np.nan
     return keys
 
 
