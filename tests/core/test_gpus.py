@@ -263,6 +263,7 @@ def test_resolves_provider_names(raw: str, expected: tuple[str, int | None, str 
         "memory_gb": memory_gb,
         "form_factor": form_factor,
         "vendor": CATALOG[gpu_type].vendor,
+        "nvlink": "nvlink" in raw.lower(),
     }
 
 
@@ -276,6 +277,7 @@ def test_unknown_names_give_nothing_but_raw(raw: str) -> None:
         "memory_gb": None,
         "form_factor": None,
         "vendor": None,
+        "nvlink": False,
     }
     assert match.spec is None
 
@@ -324,6 +326,7 @@ def test_match_exposes_the_catalogue_entry() -> None:
         "memory_gb",
         "form_factor",
         "vendor",
+        "nvlink",
     }
 
 
@@ -622,6 +625,7 @@ def test_the_groq_lpu_resolves_with_unknown_memory() -> None:
         "memory_gb": None,
         "form_factor": None,
         "vendor": "groq",
+        "nvlink": False,
     }
 
 
