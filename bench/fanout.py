@@ -13,7 +13,7 @@ processes (aiohttp; at most ``--open-concurrency`` handshakes in flight in all),
 operator's ``X-API-Key`` (authenticated, and the Admin plan is not rate limited); each sends
 ``{"type": "subscribe", "channels": ["price_updates"]}`` and waits for ``subscribed``. Then
 ``POST /_bench/reprice`` moves one offer's price by a cent, ``--events`` times: the change is
-published on the runtime's bus and takes the real path (ingest, catalogue, ``Changes``, hub,
+published on the runtime's bus and takes the real path (ingest, catalogue, ``ChangeFeed``, hub,
 each connection's consumer). The next change is made only once every connection has the
 previous one (and at least ``--interval`` seconds after it), so fan-outs never overlap. The
 latency of a delivery is the client's ``time.time()`` on receipt minus the event's ``"at"``,

@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 import orjson
 
 from gpubroker.core.errors import ProviderBadResponse
-from gpubroker.core.gpus import UnknownGpuNames, resolve
-from gpubroker.core.offer import Availability, Offer, Source, offer_id
+from gpubroker.core.gpus import GpuMatch, UnknownGpuNames, resolve
+from gpubroker.core.offer import Availability, Interconnect, Offer, Source, offer_id
 from gpubroker.core.provider import Credentials, ProviderInfo
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,9 @@ class PollContext:
         """Build a valid ``Offer``: id, provider, timestamps and GPU identity are filled here.
 
         ``gpu_memory_gb`` is what the provider reports for one GPU; when it does not say, the
-        memory implied by the GPU name (or the family's only size) is used. ``price_per_hour``
+        memory implied by the GPU name (or the family's only size) is used. ``interconnect`` is
+        what the provider's API says beyond the GPU name (``("infiniband",)``); what the name
+        states (SXM, PCIe, NVLink) is added here. ``price_per_hour``
         is ``None`` only when the provider publishes no hourly price at all: never estimate one.
         """
         match = resolve(gpu_name)
@@ -112,6 +114,7 @@ class PollContext:
                 "(add it as an alias in gpubroker/core/gpus/catalog.toml)", self.info.name, gpu_name,
             )  # fmt: skip
         memory = gpu_memory_gb if gpu_memory_gb is not None else match.memory_gb
+        fields["interconnect"] = (*fields.get("interconnect", ()), *_stated_interconnect(match, gpu_count))
         return Offer(
             id=offer_id(self.info.name, str(provider_offer_id)),
             provider=self.info.name,
@@ -129,6 +132,19 @@ class PollContext:
             source=self.source,
             **fields,
         )
+
+
+def _stated_interconnect(match: GpuMatch, gpu_count: int) -> tuple[Interconnect, ...]:
+    """What a GPU name says about the interconnect. SXM GPUs sit on an NVLink baseboard and an
+    NVL card is sold NVLink-bridged, so several of either are linked; a single GPU links nothing."""
+    stated: list[Interconnect] = []
+    if match.form_factor == "SXM":
+        stated.append("sxm")
+    elif match.form_factor in ("PCIE", "NVL"):
+        stated.append("pcie")
+    if gpu_count > 1 and (match.nvlink or match.form_factor in ("SXM", "NVL")):
+        stated.append("nvlink")
+    return tuple(stated)
 
 
 class ProviderAdapter(ABC):

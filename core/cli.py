@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gpubroker.core.errors import GpubrokerError
 
@@ -72,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     resolve = gpus.add_parser("resolve", help="resolve raw provider GPU names, one JSON object per line")
     resolve.add_argument("names", nargs="+", metavar="NAME")
     resolve.set_defaults(run=_cmd_gpus_resolve)
+    scoring = gpus.add_parser("score", help="how well GPU names are resolved, against a labelled CSV set")
+    scoring.add_argument("labels", type=Path, help="CSV: name,family,memory_gb,form_factor,source")
+    scoring.set_defaults(run=_cmd_gpus_score)
 
     plugins = commands.add_parser("plugins", aliases=["plugin"], help="provider plugins").add_subparsers(
         metavar="ACTION"
@@ -159,6 +163,26 @@ def _cmd_gpus_resolve(args: argparse.Namespace) -> int:
         if match.gpu_type is None:
             print(f"gpubroker: unknown GPU name {name!r}", file=sys.stderr)
         sys.stdout.write(orjson.dumps(match.to_dict()).decode() + "\n")
+    return 0
+
+
+def _cmd_gpus_score(args: argparse.Namespace) -> int:
+    from gpubroker.core.gpus.score import LabelError, Score, score_file
+
+    try:
+        result = score_file(args.labels)
+    except (OSError, LabelError) as exc:
+        print(f"gpubroker gpus score: {args.labels}: {exc}", file=sys.stderr)
+        return 2
+    for label, match, what in result.misses:
+        print(f"miss ({what}): {label.name!r} -> {match.gpu_type}, {match.memory_gb}, {match.form_factor}; "
+              f"expected {label.family}, {label.memory_gb}, {label.form_factor} (line {label.line})")  # fmt: skip
+    for what, counts in (
+        ("family", result.family),
+        ("stated memory", result.memory),
+        ("stated form factor", result.form_factor),
+    ):
+        print(f"{what:<20} {counts[0]:>4} / {counts[1]:<4} {Score.share(counts):7.1%}")
     return 0
 
 

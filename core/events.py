@@ -51,8 +51,14 @@ def encode_offer(offer: Offer) -> bytes:
 
 
 def decode_offer(value: bytes) -> Offer:
+    """An offer from its envelope. Fields this release does not know are dropped, not refused:
+    ``offer/1`` grows only by optional fields, so a consumer still running the previous release
+    during a rolling upgrade keeps reading what a newer worker writes."""
     envelope = _load(value, OFFER_SCHEMA)
-    return Offer.model_validate(envelope["offer"])
+    data = envelope.get("offer")
+    if not isinstance(data, dict):
+        raise ValueError("the offer envelope holds no offer object")
+    return Offer.model_validate({name: item for name, item in data.items() if name in Offer.model_fields})
 
 
 @dataclass(frozen=True)

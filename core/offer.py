@@ -34,6 +34,8 @@ class Availability(StrEnum):
 
 
 Source = Literal["live", "snapshot"]
+Interconnect = Literal["nvlink", "sxm", "pcie", "infiniband"]
+INTERCONNECTS: tuple[Interconnect, ...] = ("nvlink", "sxm", "pcie", "infiniband")
 
 
 @lru_cache(maxsize=1 << 18)
@@ -48,6 +50,8 @@ class Offer(BaseModel):
 
     ``source`` says whether the data came from the provider's live API or from the plugin's
     bundled snapshot; a snapshot offer's ``last_updated`` is the snapshot's capture time.
+    ``quarantined`` is set by the worker's price sanity guard (``gpubroker.core.sanity``), never by
+    a plugin.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -77,16 +81,35 @@ class Offer(BaseModel):
     region: str = Field(min_length=1)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     compliance_tags: tuple[str, ...] = ()
+    interconnect: tuple[Interconnect, ...] = Field(
+        default=(),
+        description=(
+            "How the GPUs connect, where the provider says: sxm or pcie (the GPUs' form factor), nvlink "
+            "(GPUs linked by NVLink), infiniband (InfiniBand between instances). Empty when unknown."
+        ),
+    )
     resold_from: str | None = Field(
         default=None, description="The cloud whose capacity a marketplace or broker resells, when it says."
     )
     last_updated: datetime
     source: Source = "live"
+    quarantined: str | None = Field(
+        default=None,
+        description=(
+            "Why the price sanity guard holds this offer out of ranking (a price or memory that cannot be "
+            "real for its GPU, or a price that moved more than 10x between polls); null when trusted."
+        ),
+    )
 
     @field_validator("price_per_hour", "spot_price")
     @classmethod
     def _quantise(cls, value: Decimal | None) -> Decimal | None:
         return None if value is None else quantize(value)
+
+    @field_validator("interconnect")
+    @classmethod
+    def _canonical_order(cls, value: tuple[Interconnect, ...]) -> tuple[Interconnect, ...]:
+        return tuple(kind for kind in INTERCONNECTS if kind in value)
 
     @field_validator("last_updated")
     @classmethod

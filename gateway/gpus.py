@@ -30,6 +30,7 @@ def gpu_json(spec: GpuSpec) -> dict[str, Any]:
         "vendor": spec.vendor,
         "architecture": spec.architecture,
         "class": spec.gpu_class,
+        "compute_capability": spec.compute_capability_number,
         "memory_gb": list(spec.memory_gb),
         "aliases": list(spec.aliases),
         "fp16_tflops": figures.fp16_tflops,

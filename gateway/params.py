@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field
 
 from gpubroker.core.geo import CONTINENTS
 from gpubroker.core.gpus import get, resolve
-from gpubroker.core.offer import Availability
+from gpubroker.core.offer import INTERCONNECTS, Availability
 from gpubroker.gateway import gpus
 from gpubroker.gateway.catalog import ranking
 from gpubroker.gateway.catalog.filters import RANGES, OfferFilters
@@ -82,6 +82,23 @@ class OfferFilterParams(Schema):
         list[Word] | None, Field(max_length=MAX_VALUES, description="Tags the offer must all carry.")
     ] = None
     cpu_arch: Annotated[list[Word] | None, Field(max_length=MAX_VALUES, description="x86_64 and/or arm64.")] = None
+    min_compute_capability: Annotated[
+        float | None,
+        Field(ge=0, le=99, allow_inf_nan=False, description="NVIDIA CUDA compute capability, at least (8.0, 9.0)."),
+    ] = None
+    interconnect: Annotated[
+        list[Word] | None,
+        Field(
+            max_length=MAX_VALUES,
+            description=", ".join(INTERCONNECTS) + ": the offer must have all those given (where published).",
+        ),
+    ] = None
+    max_age_s: Annotated[
+        float | None,
+        Field(
+            gt=0, le=1e9, allow_inf_nan=False, description="Seconds: the offer's data (last_updated) at most this old."
+        ),
+    ] = None
 
 
 class WeightParams(Schema):
@@ -158,6 +175,8 @@ def filters(params: OfferFilterParams, known_providers: Iterable[str]) -> OfferF
         availability=_choices("availability", params.availability, (a.value for a in Availability)),
         cpu_archs=_choices("cpu_arch", params.cpu_arch, CPU_ARCHS),
         compliance=frozenset(split(params.compliance)),
+        interconnect=_choices("interconnect", params.interconnect, INTERCONNECTS),
+        max_age_s=params.max_age_s,
         spot=params.spot,
         resold=params.resold,
         ranges=tuple(ranges),

@@ -31,7 +31,7 @@ from gpubroker.gateway.identity.guard import Guard
 from gpubroker.gateway.identity.keys import KeyRing
 from gpubroker.gateway.identity.routes import RouteTable
 from gpubroker.gateway.identity.tokens import Tokens
-from gpubroker.gateway.realtime.changes import Changes
+from gpubroker.gateway.realtime.changes import ChangeFeed
 from gpubroker.gateway.realtime.hub import Hub
 from gpubroker.gateway.realtime.notify import Notifier
 
@@ -69,7 +69,7 @@ class GatewayRuntime:
         self.fastpath = FastPath(lambda: self.catalog.fingerprint, max_entries=settings.cache_max_entries)
         self._changed = asyncio.Event()
         self.hub = Hub()
-        self.changes = Changes(self.hub, self.catalog)
+        self.changes = ChangeFeed(self.hub, self.catalog)
         self.ingest = Ingest(
             self.bus,
             self.catalog,

@@ -54,6 +54,7 @@ Gpu = create_model(
     name=(str, ...),
     vendor=(str, ...),
     architecture=(str, ...),
+    compute_capability=(float | None, Field(description="NVIDIA's CUDA compute capability (8.6); null for others.")),
     memory_gb=(list[int], ...),
     aliases=(list[str], ...),
     fp16_tflops=(float | None, ...),

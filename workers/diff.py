@@ -9,10 +9,13 @@ from typing import Any
 
 from gpubroker.core.events import PriceUpdate
 from gpubroker.core.offer import Offer
+from gpubroker.core.price_changes import offer_price_changed
 
 
 @dataclass
-class Changes:
+class SnapshotDiff:
+    """A poll against the snapshot last published: what to upsert, tombstone and announce."""
+
     upserts: list[Offer] = field(default_factory=list)
     removed: list[Offer] = field(default_factory=list)
     price_updates: list[PriceUpdate] = field(default_factory=list)
@@ -22,10 +25,10 @@ class Changes:
         return bool(self.upserts or self.removed)
 
 
-def diff(previous: Mapping[str, Offer], current: Iterable[Offer], at: datetime) -> Changes:
+def diff(previous: Mapping[str, Offer], current: Iterable[Offer], at: datetime) -> SnapshotDiff:
     """Offers are compared without ``last_updated``: a poll that only re-confirms an offer is
     not a change (the provider event carries the poll time instead)."""
-    changes = Changes()
+    changes = SnapshotDiff()
     seen: set[str] = set()
     for offer in current:
         seen.add(offer.id)
@@ -37,11 +40,8 @@ def diff(previous: Mapping[str, Offer], current: Iterable[Offer], at: datetime) 
             changes.unchanged += 1
             continue
         changes.upserts.append(offer)
-        if (
-            old.price_per_hour is not None
-            and offer.price_per_hour is not None
-            and old.price_per_hour != offer.price_per_hour
-        ):
+        if offer_price_changed(old, offer):
+            assert old.price_per_hour is not None and offer.price_per_hour is not None
             changes.price_updates.append(
                 PriceUpdate(
                     offer.provider, offer.id, offer.gpu_type, offer.region, old.price_per_hour, offer.price_per_hour, at

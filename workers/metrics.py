@@ -14,6 +14,11 @@ PUBLISHED = Counter("gpubroker_worker_published_total", "Records published to th
 REJECTED = Counter(
     "gpubroker_worker_rejected_records_total", "Provider records that could not be normalised.", ["provider"]
 )
+QUARANTINED = Counter(
+    "gpubroker_worker_quarantined_offers_total",
+    "Offers the price sanity guard held out of ranking (counted each poll they are held).",
+    ["provider"],
+)
 CIRCUIT_STATE = Gauge(
     "gpubroker_worker_circuit_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open.", ["provider"]
 )

@@ -34,11 +34,12 @@ from gpubroker.core.offer import Offer, Source
 from gpubroker.core.plugins import RegisteredProvider
 from gpubroker.core.provider import Credentials
 from gpubroker.core.recordings import Recordings
+from gpubroker.core.sanity import PriceGuard
 from gpubroker.core.secrets import SecretStore
 from gpubroker.core.settings import Settings
 from gpubroker.core.tracing import context_headers, tracer
 from gpubroker.workers import metrics
-from gpubroker.workers.diff import Changes, diff
+from gpubroker.workers.diff import SnapshotDiff, diff
 from gpubroker.workers.health import HealthFile
 from gpubroker.workers.outbox import Outbox, Pending
 from gpubroker.workers.poll import Guards, Poller, PollResult, RetryPolicy, Shard
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 JITTER = 0.1
 SHARD_HEADER = "gpubroker-shard"
 OUTBOX_BACKOFF_S = 5.0
+MAX_QUARANTINED_REPORTED = 50
+"""A provider event names at most this many quarantined offers (and counts them all)."""
 
 
 def state_name(provider: str, shard: Shard) -> str:
@@ -60,7 +63,7 @@ def state_name(provider: str, shard: Shard) -> str:
 class PollOutcome:
     ok: bool
     source: Source | None = None
-    changes: Changes | None = None
+    changes: SnapshotDiff | None = None
     error: str | None = None
 
 
@@ -99,6 +102,7 @@ class ProviderWorker:
         self._session: aiohttp.ClientSession | None = None
         self._poller: Poller | None = None
         self._published: dict[str, Offer] = {}
+        self._guard = PriceGuard()
         self._source: Source | None = None
         self.healthy = True
         self.last_error: str | None = None
@@ -152,6 +156,7 @@ class ProviderWorker:
             elif offer.provider == self.info.name:
                 self._published[record.key] = offer
         self._source = next((offer.source for offer in self._published.values()), None)
+        self._guard = PriceGuard(self._published.values())
         if self._published:
             log.info("%s: resumed with %d published offers", self.info.name, len(self._published))
 
@@ -217,7 +222,8 @@ class ProviderWorker:
 
     async def _publish(self, result: PollResult, ctx: PollContext) -> PollOutcome:
         name = self.info.name
-        changes = diff(self._published, result.offers, self._now())
+        offers, quarantined = self._guard.check(result.offers)
+        changes = diff(self._published, offers, self._now())
         headers = (*context_headers(), (SHARD_HEADER, self._shard_tag))
         records: list[Pending] = [(events.OFFERS, o.id, events.encode_offer(o), headers) for o in changes.upserts]
         records += [(events.OFFERS, o.id, None, headers) for o in changes.removed]
@@ -232,11 +238,24 @@ class ProviderWorker:
             price_changes=len(changes.price_updates),
             rejected=result.rejected,
             rejections=result.rejections,
+            quarantined=len(quarantined),
             calls=result.calls,
             duration_ms=round(result.duration_s * 1000, 1),
         )
+        if quarantined:
+            records.append(
+                self._event(
+                    "prices.quarantined",
+                    count=len(quarantined),
+                    offers=[q.to_json() for q in quarantined[:MAX_QUARANTINED_REPORTED]],
+                )
+            )
+            metrics.QUARANTINED.labels(name).inc(len(quarantined))
+            first = quarantined[0]
+            log.warning("%s: %d offers quarantined by the price sanity guard, e.g. %s: %s",
+                        name, len(quarantined), first.offer.provider_offer_id, first.reason)  # fmt: skip
         await self._deliver([*records, event])
-        self._published = {offer.id: offer for offer in result.offers}
+        self._published = {offer.id: offer for offer in offers}
         self._source = ctx.source
         self._set_health(True, None)
         metrics.POLLS.labels(name, "ok").inc()

@@ -8,6 +8,7 @@ error naming the entry, instead of silently mis-ranking offers later.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -22,6 +23,7 @@ FormFactor = Literal["SXM", "PCIE", "NVL"]
 _FIGURE_KEYS = ("fp16_tflops", "fp32_tflops", "bandwidth_gbs")
 _FAMILY_KEYS = {
     "vendor",
+    "compute_capability",
     "architecture",
     "class",
     "memory_gb",
@@ -30,6 +32,11 @@ _FAMILY_KEYS = {
     *_FIGURE_KEYS,
 }
 _VARIANT_KEYS = {"memory_gb", "form_factor", "aliases", *_FIGURE_KEYS}
+_COMPUTE_CAPABILITY = re.compile(r"([0-9]{1,2})\.([0-9])")
+MEMORY_SLACK = 1.1
+"""A stated memory size up to this factor above a family's largest datasheet size is believed
+(GB against GiB, rounding); anything larger describes something else (a module's CPU memory, a
+modified card, or MiB read as GB)."""
 
 
 class CatalogError(ValueError):
@@ -77,11 +84,28 @@ class GpuSpec:
     memory_gb: tuple[int, ...]
     variants: tuple[Variant, ...]
     aliases: tuple[str, ...] = ()
+    compute_capability: tuple[int, int] | None = None
+    """NVIDIA's CUDA compute capability (major, minor); ``None`` for other vendors."""
 
     @property
     def default_memory_gb(self) -> int | None:
         """The memory size when the family has only one, else ``None`` (several, or none in GB)."""
         return self.memory_gb[0] if len(self.memory_gb) == 1 else None
+
+    @property
+    def compute_capability_number(self) -> float | None:
+        """The compute capability as one comparable number (8.6, 10.3): minors are single digits."""
+        cc = self.compute_capability
+        return None if cc is None else cc[0] + cc[1] / 10
+
+    def plausible_memory(self, memory_gb: float) -> bool:
+        """Whether a stated per-GPU memory size can be this family's.
+
+        Anything above zero up to the largest datasheet size (plus ``MEMORY_SLACK``) is: providers
+        state usable memory below the datasheet's (B300 at 268 GB of 288), and sell slices of a
+        GPU (MIG, vGPU) with a fraction of it. A family with no size in whole GB believes none.
+        """
+        return bool(self.memory_gb) and 0 < memory_gb <= self.memory_gb[-1] * MEMORY_SLACK
 
     @property
     def form_factors(self) -> frozenset[FormFactor]:
@@ -163,6 +187,7 @@ def _family(where: str, name: str, table: dict[str, Any]) -> GpuSpec:
         memory_gb=tuple(memory),
         variants=variants or (Variant(None, None, base),),
         aliases=_aliases(where, table),
+        compute_capability=_compute_capability(where, table),
     )
 
 
@@ -180,6 +205,18 @@ def _variant(where: str, row: object, base: Figures, family_memory: list[int]) -
         _figures(where, table, base),
         _aliases(where, table),
     )
+
+
+def _compute_capability(where: str, table: dict[str, Any]) -> tuple[int, int] | None:
+    value = table.get("compute_capability")
+    if value is None:
+        return None
+    if table.get("vendor") != "nvidia":
+        raise CatalogError(f"{where}: compute_capability is NVIDIA's; leave it out for other vendors")
+    match = _COMPUTE_CAPABILITY.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise CatalogError(f'{where}: compute_capability must be a string like "8.6", not {value!r}')
+    return int(match[1]), int(match[2])
 
 
 def _table(where: str, value: object, allowed: set[str]) -> dict[str, Any]:

@@ -18,16 +18,24 @@ two always agree:
    ``4090``. If a different family also matches outside that run, the name is unknown: the
    resolver never guesses.
 
-Memory: a stated size is kept only if it is one the family is sold with; otherwise the memory is
-unknown (``GH200 480GB`` states the Grace CPU's memory, not the GPU's), even for a one-size
-family, because the name then describes something the catalogue does not know. With no size
-stated, the memory is the family's only size, or the only size of the stated form factor
-(``H100 NVL`` is 94 GB). A family with no size in whole GB (Groq's LPU, on-chip SRAM only) always
-gives an unknown memory.
+A count glued to the end of a name (``H100x8``, ``L40Sx10``, ``A100-80Gx8``) is taken out too, and
+a whole name that is a Google TPU version or slice (``v2``, ``v2-8``, ``v4-32``, ``v5litepod-4``,
+``v6e-8``: version, then chips or cores) names that TPU generation. Within a longer name a bare
+``v2`` or ``v4`` is a version suffix (``Standard_ND40rs_v2``), never a TPU.
 
-Form factor: reported only for families whose figures the catalogue tells apart by form factor
-(H100, A100, V100...), and only when the name states it or an alias implies it; ``NVL`` wins over
-``PCIe`` (the H100 NVL is a PCIe card); SXM and PCIe together are contradictory and give none.
+Memory: a stated size is kept when it can be the family's (``GpuSpec.plausible_memory``: up to
+its largest datasheet size): providers state the usable memory, which is often below the
+datasheet's (``B300 268GB``), and sell slices of a GPU with a fraction of it. A larger size
+describes something else and gives an unknown memory (``GH200 480GB`` states the Grace CPU's
+memory too, ``H100x8-640gb`` the instance's). Of several stated sizes, one the family is sold
+with wins. With no size stated, the memory is the family's only size, or the only size of the
+stated form factor (``H100 NVL`` is 94 GB). A family with no size in whole GB (Groq's LPU,
+on-chip SRAM only) always gives an unknown memory.
+
+Form factor: what the name states (``SXM5``, ``-sxm-``, ``_PCIE_``, ``pcie-48gb``; ``HGX``/``DGX``
+mean SXM) or an alias implies, for any family. ``NVL`` is reported only for families sold as an
+NVL card (H100 NVL, H200 NVL; in ``GB200 NVL72`` it names a rack), and wins over ``PCIe`` (the
+H100 NVL is a PCIe card); SXM and PCIe together are contradictory and give none.
 """
 
 from __future__ import annotations
@@ -45,7 +53,10 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _RUN = re.compile(r"[a-z]+|[0-9]+")
 _COUNT = re.compile(r"[0-9]{1,2}x|x[0-9]{1,2}")
 _GLUED_COUNT = re.compile(r"[0-9]{1,2}x(?=[a-z])")
-_MEMORY = re.compile(r"([0-9]{1,5})(?:gb|gib|g)")
+_MEMORY = re.compile(r"([0-9]{1,5})(?:gb|gib|g|vram)")
+_TRAILING_COUNT = re.compile(r"(?<=[a-z0-9])x[0-9]{1,2}$")
+_TPU_SLICE = re.compile(r"(?:(?:google|cloud)[\s_-]+)*(?:tpu[\s_-]*)?(v2|v3|v4|v5p|v5e|v5litepod|v6e)(?:-[0-9]{1,5})?")
+_TPU_GENERATIONS = {"v5litepod": "v5e"}
 _UNITS = frozenset({"gb", "gib", "g"})
 _VENDOR_WORDS = frozenset(
     ["nvidia", "geforce", "tesla", "quadro", "amd", "radeon", "instinct", "intel", "habana", "google", "groq", "cloud"]
@@ -71,6 +82,8 @@ class GpuMatch:
     memory_gb: int | None = None
     form_factor: FormFactor | None = None
     vendor: Vendor | None = None
+    nvlink: bool = False
+    """The name says the GPUs are linked by NVLink (``H100-80G-PCIe-NVLink``, ``H100x8-NVLINK``)."""
 
     @property
     def spec(self) -> GpuSpec | None:
@@ -85,14 +98,16 @@ class GpuMatch:
             "memory_gb": self.memory_gb,
             "form_factor": self.form_factor,
             "vendor": self.vendor,
+            "nvlink": self.nvlink,
         }
 
 
 class _Reading(NamedTuple):
     words: tuple[str, ...]
-    ends: frozenset[int]  # indexes of words that end a token (or precede a word taken out)
+    ends: frozenset[int]  # indexes of words that end a token (or precede a word or count taken out)
     memory: tuple[int, ...]
     markers: frozenset[FormFactor]
+    nvlink: bool
 
 
 class _Alias(NamedTuple):
@@ -132,6 +147,7 @@ class _Matcher:
     def read(self, text: str) -> _Reading:
         tokens = _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
         pieces: list[tuple[str, int]] = []  # (run, token number)
+        soft_ends: set[int] = set()  # pieces that end a name before a glued count
         memory: list[int] = []
         number = 0
         while number < len(tokens):
@@ -148,6 +164,15 @@ class _Matcher:
                 continue
             if count := _GLUED_COUNT.match(token):
                 token = token[count.end() :]
+            if trailing := _TRAILING_COUNT.search(token):
+                token = token[: trailing.start()]
+                if size := _MEMORY.fullmatch(token):  # A100-80Gx8
+                    memory.append(int(size[1]))
+                    continue
+                if token[-1].isdigit():  # H100x8, or MI300x8 where the x is the name's own
+                    pieces += [(word, number) for run in _RUN.findall(token) for word in self._split(run)]
+                    soft_ends.add(len(pieces) - 1)
+                    token = "x"
             pieces += [(word, number) for run in _RUN.findall(token) for word in self._split(run)]
         markers: set[FormFactor] = set()
         kept = [self._keep(pieces, i, markers) for i in range(len(pieces))]
@@ -157,9 +182,10 @@ class _Matcher:
             if not kept[i]:
                 continue
             words.append(_SYNONYMS.get(word, word))
-            if i + 1 == len(pieces) or pieces[i + 1][1] != number or not kept[i + 1]:
+            if i + 1 == len(pieces) or pieces[i + 1][1] != number or not kept[i + 1] or i in soft_ends:
                 ends.add(len(words) - 1)
-        return _Reading(tuple(words), frozenset(ends), tuple(memory), frozenset(markers))
+        nvlink = any(word == "nvlink" for word, _ in pieces)
+        return _Reading(tuple(words), frozenset(ends), tuple(memory), frozenset(markers), nvlink)
 
     def find(self, reading: _Reading) -> _Alias | None:
         words = reading.words
@@ -213,16 +239,27 @@ def resolve(raw: str) -> GpuMatch:
     Pure and cached: it runs for every offer of every poll. An unrecognised name gives a
     ``GpuMatch`` with everything but ``raw`` set to ``None``.
     """
-    reading = _MATCHER.read(raw)
+    reading = _MATCHER.read(_tpu_generation(raw))
     alias = _MATCHER.find(reading)
     if alias is None:
         return GpuMatch(raw)
     spec = CATALOG[alias.family]
-    stated = (reading.markers | {alias.form_factor} if alias.form_factor else reading.markers) & spec.form_factors
+    stated = reading.markers | {alias.form_factor} if alias.form_factor else reading.markers
+    if "NVL" in stated and "NVL" not in spec.form_factors:
+        stated = stated - {"NVL"}
     form_factor: FormFactor | None = "NVL" if "NVL" in stated else next(iter(stated)) if len(stated) == 1 else None
     if reading.memory:
-        memory = next((m for m in reading.memory if m in spec.memory_gb), None)
+        plausible = [m for m in reading.memory if spec.plausible_memory(m)]
+        memory = next((m for m in plausible if m in spec.memory_gb), plausible[-1] if plausible else None)
     else:
         options = spec.memory_options(form_factor)
         memory = options[0] if len(options) == 1 else None
-    return GpuMatch(raw, spec.name, memory, form_factor, spec.vendor)
+    return GpuMatch(raw, spec.name, memory, form_factor, spec.vendor, reading.nvlink)
+
+
+def _tpu_generation(raw: str) -> str:
+    """A TPU version or slice name (``v2``, ``v2-8``, ``tpu-v5litepod-4``) as its generation (``TPU v2``)."""
+    slice_name = _TPU_SLICE.fullmatch(raw.strip().casefold())
+    if slice_name is None:
+        return raw
+    return "TPU " + _TPU_GENERATIONS.get(slice_name[1], slice_name[1])

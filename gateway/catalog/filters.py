@@ -8,6 +8,7 @@ value (an offer that does not state its vCPUs is not "at least 8 vCPUs").
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import orjson
 from numpy.typing import NDArray
 
 from gpubroker.gateway.catalog.index import OfferIndex
+from gpubroker.gateway.catalog.rows import INTERCONNECT_BITS
 
 RANGES = {
     # filter prefix -> index column
@@ -26,6 +28,7 @@ RANGES = {
     "storage": "storage",
     "price": "price",
     "price_per_gpu": "price_per_gpu",
+    "compute_capability": "compute_capability",
 }
 
 
@@ -42,6 +45,10 @@ class OfferFilters:
     cpu_archs: frozenset[str] = frozenset()
     compliance: frozenset[str] = frozenset()
     """Tags the offer must all carry."""
+    interconnect: frozenset[str] = frozenset()
+    """Interconnects the offer must all have (``INTERCONNECT_BITS``); unknown never matches."""
+    max_age_s: float | None = None
+    """The offer's data (``last_updated``) at most this old when the answer is computed."""
     spot: bool | None = None
     resold: bool | None = None
     ranges: tuple[tuple[str, float | None, float | None], ...] = ()
@@ -74,6 +81,11 @@ class OfferFilters:
                 return np.zeros(index.size, dtype=bool)
             required = sum(1 << code for code in codes if code is not None)
             keep &= (index.compliance & required) == required
+        if self.interconnect:
+            required = sum(INTERCONNECT_BITS[kind] for kind in self.interconnect)
+            keep &= (index.numbers["interconnect"].astype(np.int64) & required) == required
+        if self.max_age_s is not None:
+            keep &= index.numbers["updated_at"] >= time.time() - self.max_age_s
         for column, wanted_flag in (("spot", self.spot), ("resold", self.resold)):
             if wanted_flag is not None:
                 keep &= index.numbers[column] == float(wanted_flag)

@@ -10,6 +10,7 @@ not when prices move.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,11 @@ class OfferIndex:
     @property
     def size(self) -> int:
         return len(self.ids)
+
+    @functools.cached_property
+    def any_quarantined(self) -> bool:
+        """Whether any offer is quarantined: asked per query, answered once per snapshot."""
+        return bool(self.numbers["quarantined"].any())
 
     @classmethod
     def of_one(cls, offer: Offer, rendered: bytes, row: Row, vocabulary: Vocabulary) -> OfferIndex:

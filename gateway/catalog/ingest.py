@@ -19,6 +19,7 @@ from collections.abc import Callable
 from gpubroker.core import events
 from gpubroker.core.bus import Bus, BusError, Record
 from gpubroker.core.offer import Offer
+from gpubroker.core.price_changes import offer_price_changed
 from gpubroker.gateway import db
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
 
@@ -113,9 +114,15 @@ class Ingest:
         offer = None if record.value is None else events.decode_offer(record.value)
         previous = self._catalog.apply_offer(record.key, offer)
         self._on_offer(record, previous, offer)
-        if offer is None or offer.price_per_hour is None:
+        if offer is None or offer.price_per_hour is None or offer.quarantined is not None:
             return
-        if previous is None or previous.price_per_hour != offer.price_per_hour:
+        # The history holds known, trusted prices: an offer's first one, and each move between two.
+        if (
+            previous is None
+            or previous.price_per_hour is None
+            or previous.quarantined is not None
+            or offer_price_changed(previous, offer)
+        ):
             self._observations.append(
                 {
                     "offer_id": offer.id,

@@ -1,8 +1,9 @@
 """Filtering and ordering the catalogue for one query: which offers, in which order.
 
-Every sort is ascending on a key where an unknown value (NaN) sorts last, and ties fall back to
-the offer id (the index's row order, kept by a stable sort), so an order is total and the same
-on every gateway instance. Descending sorts negate the key.
+Every sort is ascending on a key where an unknown value (NaN) sorts last, as does every
+quarantined offer, and ties fall back to the offer id (the index's row order, kept by a stable
+sort), so an order is total and the same on every gateway instance. Descending sorts negate the
+key.
 """
 
 from __future__ import annotations
@@ -60,11 +61,15 @@ def matching(index: OfferIndex, query: OfferQuery) -> NDArray[np.intp]:
 
 
 def sort_keys(index: OfferIndex, rows: NDArray[np.intp], query: OfferQuery) -> NDArray[np.float64]:
-    """Each row's ascending sort key; NaN for rows the sort cannot place."""
+    """Each row's ascending sort key; NaN for rows the sort cannot place, which includes every
+    quarantined offer: its price cannot be trusted, so it never ranks ahead of a real one."""
     if query.sort == "topsis":
         return -ranking.closeness(index, rows, query.weights)
     column, sign = _COLUMNS[query.sort]
-    return sign * index.numbers[column][rows]
+    keys = sign * index.numbers[column][rows]
+    if index.any_quarantined:
+        keys[index.numbers["quarantined"][rows] != 0] = np.nan
+    return keys
 
 
 def ordered(index: OfferIndex, query: OfferQuery) -> tuple[NDArray[np.intp], NDArray[np.float64]]:

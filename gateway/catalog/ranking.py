@@ -2,7 +2,8 @@
 
 Performance is datasheet dense FP16/BF16 TFLOPS times the GPU count (see ``performance``).
 Offers without a price or without a known GPU's figures cannot be placed on those criteria, so
-they are left out and counted, never guessed.
+they are left out and counted, never guessed; so are quarantined offers, whose price or memory
+the workers' sanity guard found implausible.
 """
 
 from __future__ import annotations
@@ -37,11 +38,14 @@ class Ranked:
 
 
 def rankable(index: OfferIndex, rows: NDArray[np.intp]) -> tuple[NDArray[np.bool_], dict[str, int]]:
-    """Which of ``rows`` TOPSIS can place, and how many it cannot, by reason."""
-    price_known = ~np.isnan(index.numbers["price"][rows])
+    """Which of ``rows`` TOPSIS can place, and how many it cannot, by reason. A quarantined offer
+    (its price or memory failed the workers' sanity guard) is never placed."""
+    trusted = index.numbers["quarantined"][rows] == 0
+    price_known = trusted & ~np.isnan(index.numbers["price"][rows])
     performance_known = ~np.isnan(index.numbers["performance"][rows])
     excluded = {
-        "no_price": int((~price_known).sum()),
+        "quarantined": int((~trusted).sum()),
+        "no_price": int((trusted & ~price_known).sum()),
         "no_performance_figures": int((price_known & ~performance_known).sum()),
     }
     return price_known & performance_known, excluded

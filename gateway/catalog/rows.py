@@ -10,10 +10,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from gpubroker.core.geo import continent
-from gpubroker.core.offer import Availability, Offer
+from gpubroker.core.gpus import get
+from gpubroker.core.offer import INTERCONNECTS, Availability, Offer
 from gpubroker.gateway.catalog.performance import performance_tflops
 
 AVAILABILITY_SCORE = {Availability.AVAILABLE: 1.0, Availability.LIMITED: 0.5, Availability.UNAVAILABLE: 0.0}
+INTERCONNECT_BITS = {kind: 1 << bit for bit, kind in enumerate(INTERCONNECTS)}
+"""An offer's interconnects as bits of one number column (exact in a float64)."""
 MAX_COMPLIANCE_TAGS = 63
 """Compliance tags are a bit set in one int64 column; the 64th distinct tag is refused."""
 
@@ -32,6 +35,10 @@ NUMBERS = (
     "availability_score",
     "spot",
     "resold",
+    "quarantined",
+    "compute_capability",
+    "interconnect",
+    "updated_at",
 )
 
 
@@ -73,6 +80,7 @@ class Row(NamedTuple):
         memory = nan if offer.gpu_memory_gb is None else offer.gpu_memory_gb
         performance = performance_tflops(offer)
         perf = nan if performance is None else performance
+        spec = None if offer.gpu_type is None else get(offer.gpu_type)
         numbers = (
             price,
             price / offer.gpu_count,
@@ -87,6 +95,10 @@ class Row(NamedTuple):
             AVAILABILITY_SCORE[offer.availability_status],
             float(offer.spot),
             float(offer.resold_from is not None),
+            float(offer.quarantined is not None),
+            _number(None if spec is None else spec.compute_capability_number),
+            float(sum(INTERCONNECT_BITS[kind] for kind in offer.interconnect)),
+            offer.last_updated.timestamp(),
         )
         categories = (
             vocabulary.code("provider", offer.provider),

@@ -17,6 +17,7 @@ import orjson
 from gpubroker.core import events
 from gpubroker.core.bus import Record
 from gpubroker.core.offer import Offer
+from gpubroker.core.price_changes import offer_price_changed
 from gpubroker.core.prices import price_number
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.rows import Row
@@ -26,7 +27,9 @@ from gpubroker.gateway.realtime.hub import Event, Hub
 STREAM_CODES = {events.OFFERS: "o", events.PROVIDER_EVENTS: "p", events.PRICE_ALERTS: "a"}
 
 
-class Changes:
+class ChangeFeed:
+    """Publishes to the hub what each record the ingest applied means to subscribers."""
+
     def __init__(self, hub: Hub, catalog: Catalog) -> None:
         self._hub = hub
         self._catalog = catalog
@@ -94,7 +97,7 @@ def _kind(previous: Offer | None, offer: Offer | None) -> str | None:
         return None if offer is None else "offer_added"
     if offer is None:
         return "offer_removed"
-    if previous.price_per_hour != offer.price_per_hour:
+    if offer_price_changed(previous, offer):
         return "price_update"
     if previous.availability_status != offer.availability_status:
         return "availability"

@@ -29,9 +29,12 @@ def test_gpus_resolve_prints_one_json_object_per_name() -> None:
         "memory_gb": 80,
         "form_factor": "SXM",
         "vendor": "nvidia",
+        "nvlink": False,
     }
     assert lines[1]["gpu_type"] == "RTX A6000" and lines[1]["memory_gb"] == 48
-    assert lines[2] == {"raw": "Voodoo 5", "gpu_type": None, "memory_gb": None, "form_factor": None, "vendor": None}
+    assert lines[2] == {
+        "raw": "Voodoo 5", "gpu_type": None, "memory_gb": None, "form_factor": None, "vendor": None, "nvlink": False,
+    }  # fmt: skip
     assert "unknown GPU name 'Voodoo 5'" in result.stderr
 
 

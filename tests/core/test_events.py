@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from gpubroker.core import events
@@ -62,3 +63,10 @@ def test_webhook_delivery_round_trip() -> None:
 def test_bad_price_alerts_raise_value_error(value: bytes) -> None:
     with pytest.raises(ValueError):
         events.PriceAlert.decode(value)
+
+
+def test_an_offer_from_a_newer_release_is_read_without_its_new_fields() -> None:
+    offer = make()
+    envelope = orjson.loads(events.encode_offer(offer))
+    envelope["offer"]["a_field_from_the_future"] = {"x": 1}
+    assert events.decode_offer(orjson.dumps(envelope)) == offer

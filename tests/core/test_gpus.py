@@ -62,7 +62,9 @@ EXAMPLES: dict[str, tuple[str, int | None, str | None]] = {
     "NVIDIA GH200 144GB HBM3e": ("GH200", 144, None),
     "gpu_1x_gh200": ("GH200", None, None),
     "B200": ("B200", None, None),
-    "NVIDIA HGX B200 180GB": ("B200", 180, None),
+    "NVIDIA HGX B200 180GB": ("B200", 180, "SXM"),
+    "B200 SXM6": ("B200", None, "SXM"),
+    "NVIDIA B300 SXM6 AC 268GB": ("B300", 268, "SXM"),  # usable memory, below the datasheet's 288 GB
     "GB200 NVL72": ("GB200", None, None),
     "B300": ("B300", None, None),
     "GB300": ("GB300", None, None),
@@ -73,7 +75,9 @@ EXAMPLES: dict[str, tuple[str, int | None, str | None]] = {
     "NVIDIA RTX 6000 Ada": ("RTX 6000 Ada", 48, None),
     "RTX 6000": ("RTX 6000", 24, None),
     "Quadro RTX 6000": ("RTX 6000", 24, None),
-    "RTX PRO 6000 Blackwell Server Edition": ("RTX PRO 6000", 96, None),
+    "RTX PRO 6000 Blackwell Server Edition": ("RTX PRO 6000 Server", 96, None),
+    "RTX PRO Server 6000": ("RTX PRO 6000 Server", 96, None),
+    "RTX-PRO6000": ("RTX PRO 6000", 96, None),
     "NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition": ("RTX PRO 6000", 96, None),
     "RTX PRO 6000": ("RTX PRO 6000", 96, None),
     "RTXA6000": ("RTX A6000", 48, None),
@@ -90,6 +94,8 @@ EXAMPLES: dict[str, tuple[str, int | None, str | None]] = {
     "Quadro RTX 8000": ("RTX 8000", 48, None),
     "Quadro P4000": ("P4000", 8, None),
     "P5000": ("P5000", 16, None),
+    "Quadro M4000": ("M4000", 8, None),
+    "Quadro P2000": ("P2000", 5, None),
     "TITAN RTX": ("Titan RTX", 24, None),
     "NVIDIA TITAN V": ("Titan V", 12, None),
     # consumer
@@ -101,7 +107,13 @@ EXAMPLES: dict[str, tuple[str, int | None, str | None]] = {
     "2x RTX 4090": ("RTX 4090", 24, None),
     "RTX 4090 24GB": ("RTX 4090", 24, None),
     "RTX 4090 48GB": ("RTX 4090", None, None),
-    "RTX 4090 PCIe": ("RTX 4090", 24, None),
+    "RTX 4090 PCIe": ("RTX 4090", 24, "PCIE"),
+    "RTX4090x8": ("RTX 4090", 24, None),
+    "L40S-pcie-48gb": ("L40S", 48, "PCIE"),
+    "hyperstack_H100x8-NVLINK": ("H100", None, None),
+    "paperspace_A100-sxm4-80Gx8": ("A100", 80, "SXM"),
+    "gpu-mi300x8-1536gb": ("MI300X", None, None),
+    "vcg-a100-1c-6g-4vram": ("A100", 4, None),  # a slice of an A100 (vGPU)
     "RTX 4090D": ("RTX 4090 D", 24, None),
     "RTX 4080S": ("RTX 4080 SUPER", 16, None),
     "RTX 4080 SUPER": ("RTX 4080 SUPER", 16, None),
@@ -118,12 +130,13 @@ EXAMPLES: dict[str, tuple[str, int | None, str | None]] = {
     "GeForce GTX 1660 SUPER": ("GTX 1660 SUPER", 6, None),
     "RTX 5090": ("RTX 5090", 32, None),
     "RTX 5060 Ti": ("RTX 5060 Ti", None, None),
+    "GeForce RTX 5060": ("RTX 5060", 8, None),
     # older data centre
     "Tesla V100-SXM2-16GB": ("V100", 16, "SXM"),
     "Tesla V100-PCIE-32GB": ("V100", 32, "PCIE"),
     "V100 32GB": ("V100", 32, None),
     "V100": ("V100", None, None),
-    "Tesla V100S-PCIE-32GB": ("V100S", 32, None),
+    "Tesla V100S-PCIE-32GB": ("V100S", 32, "PCIE"),
     "Tesla P100-PCIE-12GB": ("P100", 12, "PCIE"),
     "P100 SXM2": ("P100", 16, "SXM"),
     "Tesla T4": ("T4", 16, None),
@@ -155,6 +168,9 @@ EXAMPLES: dict[str, tuple[str, int | None, str | None]] = {
     "MI300A": ("MI300A", 128, None),
     "MI325X": ("MI325X", 256, None),
     "MI355X": ("MI355X", 288, None),
+    "AMD Instinct MI350X": ("MI350X", 288, None),
+    "Radeon Instinct MI25": ("MI25", 16, None),
+    "MI50 32GB": ("MI50", 32, None),
     "MI250": ("MI250", 128, None),
     "MI250X": ("MI250X", 128, None),
     "MI210": ("MI210", 64, None),
@@ -179,6 +195,10 @@ EXAMPLES: dict[str, tuple[str, int | None, str | None]] = {
     "TPU v5e": ("TPU v5e", 16, None),
     "v5p": ("TPU v5p", 95, None),
     "v5p-8": ("TPU v5p", 95, None),
+    "v2-8": ("TPU v2", 16, None),
+    "tpu-v3-32": ("TPU v3", 32, None),
+    "v4-8": ("TPU v4", 32, None),
+    "v6e-8": ("TPU v6e", 32, None),
     "tpu-v6e-slice": ("TPU v6e", 32, None),
     "Trillium": ("TPU v6e", 32, None),
     "TPU v4": ("TPU v4", 32, None),
@@ -212,7 +232,7 @@ UNKNOWN = [
     "A100 and H100",
     "RTX PRO 5000",
     "TPU v5",
-    "v4-8",  # a bare v4 is too common in VM names to mean TPU v4
+    "gpu_v4",  # within a longer name a bare v4 is a version suffix, not TPU v4
     "Standard_ND40rs_v2",
 ]
 
@@ -243,6 +263,7 @@ def test_resolves_provider_names(raw: str, expected: tuple[str, int | None, str 
         "memory_gb": memory_gb,
         "form_factor": form_factor,
         "vendor": CATALOG[gpu_type].vendor,
+        "nvlink": "nvlink" in raw.lower(),
     }
 
 
@@ -256,6 +277,7 @@ def test_unknown_names_give_nothing_but_raw(raw: str) -> None:
         "memory_gb": None,
         "form_factor": None,
         "vendor": None,
+        "nvlink": False,
     }
     assert match.spec is None
 
@@ -304,6 +326,7 @@ def test_match_exposes_the_catalogue_entry() -> None:
         "memory_gb",
         "form_factor",
         "vendor",
+        "nvlink",
     }
 
 
@@ -381,10 +404,13 @@ def test_stated_memory_of_a_known_size_is_kept(data: st.DataObject) -> None:
 
 
 @given(st.sampled_from(NAMES), st.integers(min_value=1, max_value=2000))
-def test_stated_memory_of_an_unknown_size_is_dropped(name: str, size: int) -> None:
+def test_a_stated_memory_is_kept_when_it_can_be_the_familys(name: str, size: int) -> None:
+    """Usable memory below the datasheet's, and slices of a GPU, are kept; a size above the
+    family's largest describes something else (a module's CPU memory, the whole instance)."""
     match = resolve(f"{name} {size}GB")
     assert match.gpu_type == name
-    assert match.memory_gb == (size if size in CATALOG[name].memory_gb else None)
+    largest = max(CATALOG[name].memory_gb, default=0)
+    assert match.memory_gb == (size if size <= largest * 1.1 else None)
 
 
 @given(st.text())
@@ -409,8 +435,8 @@ def assert_consistent(match: GpuMatch) -> None:
         assert essence(match) == (None, None, None, None)
         return
     assert match.vendor == spec.vendor
-    assert match.memory_gb is None or match.memory_gb in spec.memory_gb
-    assert match.form_factor is None or match.form_factor in spec.form_factors
+    assert match.memory_gb is None or spec.plausible_memory(match.memory_gb)
+    assert match.form_factor in (None, "SXM", "PCIE") or match.form_factor in spec.form_factors
 
 
 # ------------------------------------------------------------------ catalogue invariants
@@ -599,6 +625,7 @@ def test_the_groq_lpu_resolves_with_unknown_memory() -> None:
         "memory_gb": None,
         "form_factor": None,
         "vendor": "groq",
+        "nvlink": False,
     }
 
 

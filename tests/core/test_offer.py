@@ -61,3 +61,30 @@ def test_invalid_offers_are_rejected(field: str, value: object) -> None:
 
 def test_price_per_gpu_hour() -> None:
     assert make(gpu_count=8, price_per_hour=Decimal("20")).price_per_gpu_hour == Decimal("2.5")
+
+
+@pytest.mark.parametrize(
+    ("gpu_name", "count", "given", "expected"),
+    [
+        ("H100 SXM5 80GB", 8, (), ("nvlink", "sxm")),
+        ("H100 SXM5 80GB", 1, (), ("sxm",)),  # one GPU links nothing
+        ("NVIDIA H100 NVL", 2, (), ("nvlink", "pcie")),  # NVL cards are sold bridged
+        ("H100-80G-PCIe-NVLink", 2, (), ("nvlink", "pcie")),
+        ("NVIDIA A100 80GB PCIe", 4, (), ("pcie",)),
+        ("hyperstack_H100x8-NVLINK", 8, ("infiniband",), ("nvlink", "infiniband")),
+        ("RTX 4090", 8, (), ()),  # the name says nothing: unknown, never guessed
+    ],
+)
+def test_the_interconnect_is_what_the_provider_and_the_gpu_name_state(
+    gpu_name: str, count: int, given: tuple[str, ...], expected: tuple[str, ...]
+) -> None:
+    from gpubroker.core.adapter import PollContext
+    from gpubroker.core.provider import ProviderInfo
+
+    info = ProviderInfo(name="acme", display_name="Acme", api_base_url="https://api.acme.test")
+    ctx = PollContext(info, datetime(2026, 11, 26, tzinfo=UTC))
+    built = ctx.offer(
+        provider_offer_id="x", name="x", gpu_name=gpu_name, gpu_count=count, price_per_hour=Decimal(1),
+        availability_status=Availability.AVAILABLE, region="r", interconnect=given,
+    )  # fmt: skip
+    assert built.interconnect == expected

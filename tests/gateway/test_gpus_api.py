@@ -13,6 +13,9 @@ async def test_lists_the_whole_catalogue_with_figures(client: AsyncClient, runti
     assert h100["vendor"] == "nvidia" and 80 in h100["memory_gb"]
     assert {v["form_factor"] for v in h100["variants"]} >= {"SXM", "PCIE"}
     assert all(v["fp16_tflops"] for v in h100["variants"])
+    assert h100["compute_capability"] == 9.0
+    assert next(item for item in body["items"] if item["name"] == "B300")["compute_capability"] == 10.3
+    assert all(item["compute_capability"] is None for item in body["items"] if item["vendor"] != "nvidia")
 
 
 async def test_vendor_filter_and_bad_input(client: AsyncClient, runtime) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,13 +29,14 @@ def varied(provider: str, sku: str, gpu: str, price: str, **fields: Any) -> Offe
 
 CATALOGUE = [
     varied("aws", "p5", "H100", "98.32", count=8, vcpus=192, ram_gb=2048, region="us-east-1", country="US",
-           cpu_arch="x86_64", compliance_tags=("soc2", "hipaa")),
+           cpu_arch="x86_64", compliance_tags=("soc2", "hipaa"), interconnect=("nvlink", "sxm", "infiniband")),
     varied("aws", "g6", "L4", "0.80", region="eu-central-1", country="DE", cpu_arch="x86_64",
            compliance_tags=("soc2",)),
     varied("vastai", "1", "RTX 4090", "0.35", gpu_memory_gb=24, vcpus=16, region="EU-West", country="NL", spot=True),
-    varied("vastai", "2", "H100", "2.10", region="us-west", country="US", resold_from="aws"),
+    varied("vastai", "2", "H100", "2.10", region="us-west", country="US", resold_from="aws",
+           last_updated=datetime.now(UTC)),
     varied("runpod", "a", "A100", "1.19", count=2, gpu_memory_gb=40, region="ap-southeast-1", country="SG",
-           cpu_arch="arm64"),
+           cpu_arch="arm64", interconnect=("pcie",)),
 ]  # fmt: skip
 
 
@@ -62,6 +63,13 @@ async def ids(client: AsyncClient, params: dict[str, str]) -> set[str]:
         ({"compliance": "soc2,hipaa"}, {"p5"}),
         ({"cpu_arch": "arm64"}, {"a"}),
         ({"provider": "aws", "gpu": "H100"}, {"p5"}),
+        ({"min_compute_capability": "8.9"}, {"p5", "g6", "1", "2"}),
+        ({"min_compute_capability": "9"}, {"p5", "2"}),
+        ({"interconnect": "nvlink"}, {"p5"}),
+        ({"interconnect": "sxm,infiniband"}, {"p5"}),
+        ({"interconnect": "pcie"}, {"a"}),
+        ({"interconnect": "pcie", "min_gpus": "4"}, set()),
+        ({"max_age_s": "3600"}, {"2"}),  # the others' data is from days ago
     ],
 )
 async def test_filters(client: AsyncClient, publish, params: dict[str, str], expected: set[str]) -> None:  # type: ignore[no-untyped-def]
@@ -99,6 +107,9 @@ async def test_sorts(client: AsyncClient, publish) -> None:  # type: ignore[no-u
         ({"w_price": "0", "w_performance": "0", "w_memory": "0", "w_availability": "0"}, "w_price"),
         ({"sort": "cheapest"}, "sort"),
         ({"limit": "501"}, "limit"),
+        ({"interconnect": "ethernet"}, "interconnect"),
+        ({"max_age_s": "0"}, "max_age_s"),
+        ({"min_compute_capability": "ampere"}, "min_compute_capability"),
     ],
 )
 async def test_bad_filters_are_422s_naming_the_parameter(client: AsyncClient, publish, params, field) -> None:  # type: ignore[no-untyped-def]
@@ -114,6 +125,10 @@ async def test_post_query_takes_the_same_filters_as_json(client: AsyncClient, pu
     response = await client.post("/api/v2/providers/query", body, content_type="application/json")
     assert response.status_code == 200, response.content
     assert [item["provider_offer_id"] for item in response.json()["items"]] == ["p5"]
+    newer = {"interconnect": ["nvlink", "sxm"], "min_compute_capability": 9.0, "max_age_s": 10**9}
+    response = await client.post("/api/v2/providers/query", newer, content_type="application/json")
+    assert [item["provider_offer_id"] for item in response.json()["items"]] == ["p5"]
+    assert response.json()["items"][0]["interconnect"] == ["nvlink", "sxm", "infiniband"]
     for bad, field in (
         ({"colour": "blue"}, "colour"),
         ({"min_gpus": "many"}, "min_gpus"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,8 +15,8 @@ from hypothesis import strategies as st
 
 from gpubroker.core.cache import TwoTierCache
 from gpubroker.core.geo import continent
-from gpubroker.core.gpus import resolve
-from gpubroker.core.offer import Availability, Offer, offer_id
+from gpubroker.core.gpus import CATALOG, resolve
+from gpubroker.core.offer import INTERCONNECTS, Availability, Offer, offer_id
 from gpubroker.gateway.catalog import ranking
 from gpubroker.gateway.catalog.filters import RANGES, OfferFilters
 from gpubroker.gateway.catalog.paging import Pager
@@ -58,7 +59,10 @@ def offers(draw: st.DrawFn, provider: str, sku: int) -> Offer:
         country=draw(st.none() | st.sampled_from(["US", "DE", "JP", "BR", "AU"])),
         compliance_tags=tuple(draw(st.lists(st.sampled_from(TAGS), unique=True, max_size=2))),
         resold_from=draw(st.none() | st.just("aws")),
-        last_updated=NOW,
+        interconnect=tuple(draw(st.lists(st.sampled_from(INTERCONNECTS), unique=True, max_size=3))),
+        quarantined=draw(st.none() | st.just("implausible")),
+        # Ages far from any max_age_s bound drawn below, so the two clocks' readings never straddle one.
+        last_updated=datetime.now(UTC) - timedelta(seconds=draw(st.sampled_from([0, 30, 300, 1800, 7200]))),
     )
 
 
@@ -80,6 +84,8 @@ filter_sets = st.builds(
     compliance=st.frozensets(st.sampled_from([*TAGS, "pci"]), max_size=2),
     spot=st.none() | st.booleans(),
     resold=st.none() | st.booleans(),
+    interconnect=st.frozensets(st.sampled_from(INTERCONNECTS), max_size=2),
+    max_age_s=st.none() | st.sampled_from([60.0, 600.0, 3600.0]),
     ranges=st.lists(
         st.tuples(st.sampled_from(sorted(RANGES.values())), bounds, bounds).filter(lambda r: r[1:] != (None, None)),
         max_size=3,
@@ -92,6 +98,7 @@ def value(offer: Offer, column: str) -> float | None:
     price = None if offer.price_per_hour is None else float(offer.price_per_hour)
     performance = performance_tflops(offer)
     memory = offer.gpu_memory_gb
+    spec = CATALOG.get(offer.gpu_type) if offer.gpu_type else None
     return {
         "price": price,
         "price_per_gpu": None if price is None else price / offer.gpu_count,
@@ -103,6 +110,7 @@ def value(offer: Offer, column: str) -> float | None:
         "storage": offer.storage_gb,
         "performance": performance,
         "value": None if performance is None or price is None else performance / price,
+        "compute_capability": None if spec is None else spec.compute_capability_number,
     }[column]
 
 
@@ -120,6 +128,8 @@ def reference_matches(offer: Offer, f: OfferFilters) -> bool:
         set(f.compliance) <= set(offer.compliance_tags),
         f.spot is None or offer.spot == f.spot,
         f.resold is None or (offer.resold_from is not None) == f.resold,
+        set(f.interconnect) <= set(offer.interconnect),
+        f.max_age_s is None or (datetime.now(UTC) - offer.last_updated).total_seconds() <= f.max_age_s,
     ]
     for column, low, high in f.ranges:
         v = value(offer, column)
@@ -139,7 +149,7 @@ def reference_order(catalogue: list[Offer], query: OfferQuery) -> list[str]:
 
     def key(offer: Offer) -> tuple[Any, ...]:
         v = value(offer, column)
-        return (1, 0.0, offer.id) if v is None else (0, sign * v, offer.id)
+        return (1, 0.0, offer.id) if v is None or offer.quarantined else (0, sign * v, offer.id)
 
     return [o.id for o in sorted((o for o in catalogue if reference_matches(o, query.filters)), key=key)]
 
@@ -167,7 +177,11 @@ def test_topsis_sort_equals_a_plain_reference(catalogue, weights) -> None:  # ty
         weights["price"] = 1.0
     index = indexed(catalogue)
     rows, keys = ordered(index, OfferQuery(sort="topsis", weights=weights))
-    rankable = [o for o in sorted(catalogue, key=lambda o: o.id) if value(o, "price") and value(o, "performance")]
+    rankable = [
+        o
+        for o in sorted(catalogue, key=lambda o: o.id)
+        if value(o, "price") and value(o, "performance") and o.quarantined is None
+    ]
     expected: dict[str, float] = {}
     if rankable:
         matrix = [

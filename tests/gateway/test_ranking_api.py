@@ -37,7 +37,7 @@ async def test_explains_the_ranking_and_matches_the_reference(client: AsyncClien
     await publish(OFFERS)
     body = (await client.get("/api/v2/providers/ranking")).json()
     assert body["ranked"] == 4
-    assert body["excluded"] == {"no_price": 1, "no_performance_figures": 1}
+    assert body["excluded"] == {"quarantined": 0, "no_price": 1, "no_performance_figures": 1}
     criteria = body["criteria"]
     assert [c["name"] for c in criteria] == ["price", "performance", "memory", "availability"]
     assert abs(sum(c["weight"] for c in criteria) - 1) < 1e-9
@@ -78,3 +78,26 @@ async def test_bad_ranking_input_is_a_422(client: AsyncClient, publish, params: 
     response = await client.get("/api/v2/providers/ranking", params)
     assert response.status_code == 422, response.content
     assert response.json()["detail"][0]["field"] == field
+
+
+async def test_a_quarantined_offer_is_shown_with_its_reason_but_never_ranked(client: AsyncClient, publish) -> None:  # type: ignore[no-untyped-def]
+    reason = "$0.019/GPU-hour is below the plausible $0.1005-$167.5 for a H100; a per-GPU price ...?"
+    held = offer("vastai", "h100-unit-slip", "H100 SXM", "0.019").model_copy(update={"quarantined": reason})
+    await publish([*OFFERS, held])
+    listed = (await client.get("/api/v2/providers", {"sort": "price"})).json()["items"]
+    ids = [item["provider_offer_id"] for item in listed]
+    assert ids[0] == "mystery" and ids.index("h100-unit-slip") > ids.index("h100x8")  # after every trusted price
+    assert next(item for item in listed if item["provider_offer_id"] == "h100-unit-slip")["quarantined"] == reason
+    assert all(item["quarantined"] is None for item in listed if item["provider_offer_id"] != "h100-unit-slip")
+    ranking = (await client.get("/api/v2/providers/ranking", only("price"))).json()
+    assert ranking["excluded"]["quarantined"] == 1
+    assert "h100-unit-slip" not in [item["offer"]["provider_offer_id"] for item in ranking["items"]]
+    cheapest = (await client.get("/api/v2/providers", {"sort": "topsis", **only("price")})).json()["items"]
+    assert cheapest[0]["provider_offer_id"] == "a100"
+    decision = (
+        await client.post(
+            "/api/v2/providers/decide", {"provider": ["vastai"], **only("price")}, content_type="application/json"
+        )
+    ).json()
+    assert decision["choice"] is not None, decision
+    assert decision["choice"]["offer"]["provider_offer_id"] == "h100-cheap" and decision["excluded"]["quarantined"] == 1

@@ -136,3 +136,18 @@ async def test_the_heartbeat_wakes_idle_subscribers_with_an_empty_batch() -> Non
     assert not waiting.done()
     hub.heartbeat()
     assert await asyncio.wait_for(waiting, 1) == ([], 0)
+
+
+async def test_a_price_appearing_or_disappearing_is_not_streamed_as_a_price_change(
+    runtime: GatewayRuntime, publish
+) -> None:  # type: ignore[no-untyped-def]
+    await publish([H100])
+    await live(runtime)
+    _, key = await make_user(Plan.PRO)
+    async with EventStream(runtime, b"gpu=H100", with_key(key)) as stream:
+        await publish([H100.model_copy(update={"price_per_hour": None})])  # the provider stops quoting it
+        await publish([repriced(H100, "2.70")])  # and quotes it again: nothing to compare with
+        await publish([repriced(H100, "2.80")])
+        event = await stream.next_event()
+    data = orjson.loads(event["data"])
+    assert event["event"] == "price_update" and data["previous_price_per_hour"] == 2.7 and data["price_per_hour"] == 2.8

@@ -129,3 +129,25 @@ async def test_credentials_are_sent_but_never_logged_or_published(
     published = b"".join(r.value or b"" for r in await drain(bus, events.OFFERS, events.PROVIDER_EVENTS))
     assert b"tok-98765" not in published
     assert "tok-98765" not in caplog.text
+
+
+async def test_an_implausible_price_is_published_quarantined_and_reported(
+    clean_env, bus, pager_server: ReplayServer
+) -> None:  # type: ignore[no-untyped-def]
+    async with ProviderWorker(
+        PAGER, bus=bus, secrets=SECRETS, settings=settings(pager_server.url), retry=FAST_RETRY
+    ) as worker:
+        await worker.poll_once()
+        pager_server.scenario = "price_in_cents"  # the RTX 4090's $0.39 read as 39 dollars
+        outcome = await worker.poll_once()
+    assert outcome.ok
+    latest = {r.key: r for r in await drain(bus, events.OFFERS)}
+    published = {o.provider_offer_id: o for o in (events.decode_offer(r.value) for r in latest.values() if r.value)}
+    assert "above the plausible" in (published["4090-1"].quarantined or "")
+    assert published["h100-1"].quarantined is None and published["a100-8"].quarantined is None
+    assert await drain(bus, events.PRICE_UPDATES) == []  # no alert fires on a unit mistake
+    reported = [events.ProviderEvent.decode(r.value) for r in await drain(bus, events.PROVIDER_EVENTS)]
+    [held] = [e for e in reported if e.event_type == "prices.quarantined"]
+    assert held.data["count"] == 1 and held.data["offers"][0]["provider_offer_id"] == "4090-1"
+    assert held.data["offers"][0]["price_per_hour"] == "39"
+    assert [e.data["quarantined"] for e in reported if e.event_type == "poll.succeeded"] == [0, 1]
