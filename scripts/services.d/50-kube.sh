@@ -131,7 +131,7 @@ kube_start() {
     --initial-cluster "gpubroker=$peer_url" --unsafe-no-fsync
   spawn "$KUBE_DIR/apiserver.pid" "$LOG_DIR/kube.log" \
     "$(kube_tool apiserver)" --etcd-servers "$etcd_url" \
-    --bind-address "$HOST" --advertise-address "$HOST" --secure-port "$KUBE_PORT" \
+    --bind-address "$HOST" --advertise-address "$HOST" --endpoint-reconciler-type none --secure-port "$KUBE_PORT" \
     --cert-dir "$KUBE_PKI" --token-auth-file "$KUBE_PKI/tokens.csv" --authorization-mode RBAC \
     --service-account-key-file "$KUBE_PKI/sa.pub" --service-account-signing-key-file "$KUBE_PKI/sa.key" \
     --service-account-issuer https://kubernetes.default.svc --service-cluster-ip-range 10.96.0.0/16 \
