@@ -77,5 +77,5 @@ def test_settings_are_read_from_files_an_agent_writes(clean_env: pytest.MonkeyPa
 
 def test_a_missing_secrets_dir_is_named(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clean_env.setenv("GPUBROKER_SECRETS_DIR", str(tmp_path / "nowhere"))
-    with pytest.raises(ConfigurationError, match="GPUBROKER_SECRETS_DIR: .*nowhere is not a directory"):
+    with pytest.raises(ConfigurationError, match=r"GPUBROKER_SECRETS_DIR: .*nowhere is not a directory"):
         load_settings()

@@ -58,4 +58,5 @@ def renderer(kube_env: dict[str, str]) -> Renderer:
 
 @pytest.fixture(scope="session")
 def kube(kube_env: dict[str, str]) -> KubeAPI:
-    return KubeAPI(kube_env["GPUBROKER_KUBE_SERVER"], kube_env["GPUBROKER_KUBE_TOKEN"], Path(kube_env["GPUBROKER_KUBE_CA"]))
+    server, token, ca = (kube_env[f"GPUBROKER_KUBE_{name}"] for name in ("SERVER", "TOKEN", "CA"))
+    return KubeAPI(server, token, Path(ca))

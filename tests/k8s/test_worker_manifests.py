@@ -26,9 +26,7 @@ def objects(text: str) -> dict[str, dict[str, Any]]:
 
 
 def info(**overrides: Any) -> ProviderInfo:
-    return ProviderInfo(
-        name="acme_cloud", display_name="Acme", api_base_url="https://api.acme.example", **overrides
-    )
+    return ProviderInfo(name="acme_cloud", display_name="Acme", api_base_url="https://api.acme.example", **overrides)
 
 
 def provider_named(name: str) -> RegisteredProvider:
@@ -52,7 +50,8 @@ def test_an_unsharded_provider_is_one_deployment_that_never_runs_two_pollers() -
     }
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][:4] == ["gpubroker", "worker", "--provider", "acme_cloud"]
-    assert container["livenessProbe"]["exec"]["command"] == ["gpubroker", "worker", "--provider", "acme_cloud", "--check"]
+    check = ["gpubroker", "worker", "--provider", "acme_cloud", "--check"]
+    assert container["livenessProbe"]["exec"]["command"] == check
     assert "GPUBROKER_SHARD" not in {e["name"] for e in container["env"]}
 
 
