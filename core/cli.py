@@ -8,6 +8,7 @@ are tools for users and plugin authors. Errors print one line naming the problem
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,11 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--provider", required=True, help="provider name, as listed by 'gpubroker plugins list'")
     worker.add_argument("--once", action="store_true", help="poll once, publish, and exit (1 if the poll failed)")
     worker.add_argument("--metrics-port", type=int, default=9100, help="Prometheus metrics port (0: off)")
-    worker.add_argument("--shard", default="0/1", help="this replica's share of the provider's work, INDEX/COUNT")
+    worker.add_argument(
+        "--shard",
+        default=os.environ.get("GPUBROKER_SHARD") or "0/1",
+        help="this replica's share of the provider's work, INDEX/COUNT (default GPUBROKER_SHARD or 0/1)",
+    )
     worker.add_argument("--check", action="store_true", help="exit 1 if this worker is unhealthy (Kubernetes probe)")
     worker.set_defaults(run=_cmd_worker)
 
     migrate = commands.add_parser("migrate", help="create or update the gateway's database tables")
+    migrate.add_argument("--check", action="store_true", help="change nothing; exit 1 if a migration is not applied")
     migrate.set_defaults(run=_cmd_migrate)
     prune = commands.add_parser("prune", help="delete price history, health checks and audit events past retention")
     prune.set_defaults(run=_cmd_prune)
@@ -76,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     scoring = gpus.add_parser("score", help="how well GPU names are resolved, against a labelled CSV set")
     scoring.add_argument("labels", type=Path, help="CSV: name,family,memory_gb,form_factor,source")
     scoring.set_defaults(run=_cmd_gpus_score)
+
+    k8s = commands.add_parser("k8s", help="Kubernetes manifests").add_subparsers(metavar="ACTION")
+    workers = k8s.add_parser("workers", help="write one worker per installed provider into k8s/workers")
+    workers.add_argument("--dir", default="k8s/workers", help="folder to write them to (default: k8s/workers)")
+    workers.add_argument("--check", action="store_true", help="write nothing; exit 1 naming the files that differ")
+    workers.set_defaults(run=_cmd_k8s_workers)
 
     plugins = commands.add_parser("plugins", aliases=["plugin"], help="provider plugins").add_subparsers(
         metavar="ACTION"
@@ -107,8 +119,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from gpubroker.gateway.serve import migrate
+    from gpubroker.gateway.serve import migrate, unapplied_migrations
 
+    if args.check:
+        pending = unapplied_migrations()
+        for name in pending:
+            print(f"not applied: {name}", file=sys.stderr)
+        return 1 if pending else 0
     migrate()
     return 0
 
@@ -183,6 +200,26 @@ def _cmd_gpus_score(args: argparse.Namespace) -> int:
         ("stated form factor", result.form_factor),
     ):
         print(f"{what:<20} {counts[0]:>4} / {counts[1]:<4} {Score.share(counts):7.1%}")
+    return 0
+
+
+def _cmd_k8s_workers(args: argparse.Namespace) -> int:
+    from gpubroker.core.plugins import load_providers
+    from gpubroker.core.settings import load_settings
+    from gpubroker.workers import manifests
+
+    settings = load_settings()
+    rendered = manifests.render_workers(load_providers(allow=settings.plugins, block=settings.plugins_blocked))
+    directory = Path(args.dir)
+    if args.check:
+        stale = manifests.drifted(rendered, directory)
+        for name in stale:
+            print(f"{directory / name}: differs from the installed plugins' metadata", file=sys.stderr)
+        if stale:
+            print("run 'gpubroker k8s workers' and commit the result", file=sys.stderr)
+        return 1 if stale else 0
+    changed = manifests.write(rendered, directory)
+    print(f"{len(rendered) - 1} worker(s) in {directory}; {len(changed)} file(s) changed")
     return 0
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+# Kubernetes resource quantities, in the forms worker resources are written: "250m" or "1" CPU,
+# "256Mi" or "1Gi" memory.
+_CPU = r"^([1-9][0-9]*m|[0-9]+(\.[0-9]+)?)$"
+_MEMORY = r"^[1-9][0-9]*(Mi|Gi)$"
 
 
 class CredentialSpec(BaseModel):
@@ -15,6 +20,37 @@ class CredentialSpec(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     required: bool = True
     description: str = ""
+
+
+class WorkerResources(BaseModel):
+    """What one worker process of this provider needs: its pod's requests and limits.
+
+    A provider that holds large price files in memory while it parses them (a cloud's whole
+    regional price list) asks for more than one that pages a small JSON API.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cpu_request: str = Field(default="50m", pattern=_CPU)
+    cpu_limit: str = Field(default="500m", pattern=_CPU)
+    memory_request: str = Field(default="160Mi", pattern=_MEMORY)
+    memory_limit: str = Field(default="320Mi", pattern=_MEMORY)
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> WorkerResources:
+        if _millicores(self.cpu_request) > _millicores(self.cpu_limit):
+            raise ValueError(f"cpu_request {self.cpu_request} is more than cpu_limit {self.cpu_limit}")
+        if _mebibytes(self.memory_request) > _mebibytes(self.memory_limit):
+            raise ValueError(f"memory_request {self.memory_request} is more than memory_limit {self.memory_limit}")
+        return self
+
+
+def _millicores(quantity: str) -> float:
+    return float(quantity[:-1]) if quantity.endswith("m") else float(quantity) * 1000
+
+
+def _mebibytes(quantity: str) -> int:
+    return int(quantity[:-2]) * (1024 if quantity.endswith("Gi") else 1)
 
 
 class ProviderInfo(BaseModel):
@@ -31,6 +67,13 @@ class ProviderInfo(BaseModel):
     concurrency_limit: int = Field(default=4, ge=1, le=64)
     rate_limit_per_minute: int = Field(default=60, ge=1)
     request_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Worker replicas that split the provider's calls between them (``--shard I/N``).",
+    )
+    resources: WorkerResources = WorkerResources()
 
     @property
     def base_url(self) -> str:

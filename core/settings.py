@@ -1,7 +1,10 @@
 """Settings from the environment (``GPUBROKER_*``), with the embedded/production switch.
 
 Embedded mode runs everything in one process on in-process backends unless a service is
-configured; production mode requires every service to be configured and says which is missing.
+configured; production mode requires every service the process uses to be configured and says
+which is missing. Values may also come from files, one per setting, in ``GPUBROKER_SECRETS_DIR``
+(named like the variable, e.g. ``gpubroker_secret_key``): that is how a Vault agent hands a pod
+its secrets without them ever being an environment literal or a ConfigMap entry.
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpubroker.core.errors import ConfigurationError
 
+Process = Literal["gateway", "worker"]
+
+# What a production process must be given. Every process talks to Kafka and reads secrets from
+# Vault; only the gateway keeps users in PostgreSQL, shares its cache through Redis and signs
+# cursors, so a worker is never handed credentials it does not use.
+PRODUCTION_NEEDS: dict[Process, tuple[str, ...]] = {
+    "gateway": ("kafka_bootstrap", "redis_url", "database_url", "vault_addr", "secret_key"),
+    "worker": ("kafka_bootstrap", "vault_addr"),
+}
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -28,6 +41,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GPUBROKER_", extra="ignore", frozen=True)
 
     mode: Literal["embedded", "production"] = "embedded"
+    process: Process = Field(default="gateway", description="Which process these settings are for.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     data_dir: Path = Field(default_factory=_default_data_dir)
@@ -83,12 +97,10 @@ class Settings(BaseSettings):
     def _production_needs_services(self) -> Settings:
         if self.mode == "production":
             missing = [
-                f"GPUBROKER_{name.upper()}"
-                for name in ("kafka_bootstrap", "redis_url", "database_url", "vault_addr", "secret_key")
-                if not getattr(self, name)
+                f"GPUBROKER_{name.upper()}" for name in PRODUCTION_NEEDS[self.process] if not getattr(self, name)
             ]
             if missing:
-                raise ValueError(f"production mode needs {', '.join(missing)}")
+                raise ValueError(f"production mode needs {', '.join(missing)} for the {self.process}")
         return self
 
     @property
@@ -108,10 +120,14 @@ class Settings(BaseSettings):
         return self.provider_base_urls.get(provider, default).rstrip("/")
 
 
-def load_settings() -> Settings:
-    """Read settings, turning validation errors into one message that names the variables."""
+def load_settings(process: Process = "gateway") -> Settings:
+    """Read settings for ``process``, turning validation errors into one message that names the
+    variables."""
+    secrets_dir = os.environ.get("GPUBROKER_SECRETS_DIR") or None
+    if secrets_dir and not Path(secrets_dir).is_dir():
+        raise ConfigurationError(f"GPUBROKER_SECRETS_DIR: {secrets_dir} is not a directory")
     try:
-        return Settings()
+        return Settings(process=process, _secrets_dir=secrets_dir)
     except ValidationError as exc:
         problems = "; ".join(
             f"GPUBROKER_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"

@@ -12,12 +12,29 @@ from gpubroker.core.settings import load_settings
 
 def migrate() -> None:
     """Create or update the tables (SQLite in the data directory unless a database is set)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gpubroker.gateway.settings")
-    import django
+    _setup_django()
     from django.core.management import call_command
 
-    django.setup(set_prefix=False)
     call_command("migrate", interactive=False, verbosity=0)
+
+
+def unapplied_migrations() -> list[str]:
+    """Migrations this release has that the database lacks: a gateway pod waits on this (an init
+    container) until the release's migration Job has run, so no instance serves an old schema."""
+    _setup_django()
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gpubroker.gateway.settings")
+    import django
+
+    django.setup(set_prefix=False)
 
 
 def prune() -> dict[str, int]:

@@ -30,7 +30,7 @@ def parse_shard(text: str) -> Shard:
 
 
 def check_worker(provider_name: str, shard: Shard) -> int:
-    settings = load_settings()
+    settings = load_settings(process="worker")
     health = HealthFile(settings.data_dir / "workers" / f"{state_name(provider_name, shard)}.health.json")
     healthy, explanation = health.check()
     print(f"{provider_name}: {explanation}", file=sys.stdout if healthy else sys.stderr)
@@ -38,7 +38,7 @@ def check_worker(provider_name: str, shard: Shard) -> int:
 
 
 def run_worker(provider_name: str, *, once: bool, metrics_port: int, shard: Shard) -> int:
-    settings = load_settings()
+    settings = load_settings(process="worker")
     configure_logging(settings.log_level, json=not settings.embedded)
     if not settings.kafka_bootstrap:
         raise ConfigurationError(

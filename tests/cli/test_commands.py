@@ -104,3 +104,13 @@ def test_up_serves_the_labelled_snapshot_when_providers_are_unreachable(tmp_path
         output = process.communicate(timeout=30)[0].decode()
     assert f"serving on {url}/api/v2/providers" in output
     assert "gateway stopped" in output and "Traceback" not in output
+
+
+def test_migrate_check_names_what_is_not_applied_until_migrate_runs(tmp_path: Path) -> None:
+    env = {"GPUBROKER_DATA_DIR": str(tmp_path)}
+    pending = run("migrate", "--check", env=env)
+    assert pending.returncode == 1
+    assert "not applied: gateway.0001_initial" in pending.stderr
+    assert run("migrate", env=env).returncode == 0
+    done = run("migrate", "--check", env=env)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from gpubroker.core.errors import ConfigurationError
@@ -45,3 +47,35 @@ def test_provider_base_urls_from_json(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("GPUBROKER_PROVIDER_BASE_URLS", '{"vastai": "http://127.0.0.1:9000/"}')
     assert load_settings().base_url_for("vastai", "https://console.vast.ai") == "http://127.0.0.1:9000"
     assert load_settings().base_url_for("runpod", "https://api.runpod.io") == "https://api.runpod.io"
+
+
+def test_a_production_worker_needs_only_kafka_and_vault(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("GPUBROKER_MODE", "production")
+    with pytest.raises(ConfigurationError) as error:
+        load_settings(process="worker")
+    assert "GPUBROKER_KAFKA_BOOTSTRAP, GPUBROKER_VAULT_ADDR for the worker" in str(error.value)
+    clean_env.setenv("GPUBROKER_KAFKA_BOOTSTRAP", "k:9092")
+    clean_env.setenv("GPUBROKER_VAULT_ADDR", "http://v")
+    assert load_settings(process="worker").database_url is None
+    with pytest.raises(ConfigurationError, match="GPUBROKER_DATABASE_URL"):
+        load_settings()
+
+
+def test_settings_are_read_from_files_an_agent_writes(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "gpubroker_secret_key").write_text("from-a-file")
+    (secrets / "gpubroker_vault_token").write_text("s.token")
+    clean_env.setenv("GPUBROKER_SECRETS_DIR", str(secrets))
+    clean_env.setenv("GPUBROKER_VAULT_TOKEN", "")
+    settings = load_settings()
+    assert settings.secret_key == "from-a-file"
+    assert settings.vault_token == ""  # the environment wins over a file
+    clean_env.delenv("GPUBROKER_VAULT_TOKEN")
+    assert load_settings().vault_token == "s.token"
+
+
+def test_a_missing_secrets_dir_is_named(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("GPUBROKER_SECRETS_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigurationError, match=r"GPUBROKER_SECRETS_DIR: .*nowhere is not a directory"):
+        load_settings()

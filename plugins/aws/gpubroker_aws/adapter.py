@@ -19,7 +19,7 @@ from typing import Any
 from gpubroker.core import fx, units
 from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Response
 from gpubroker.core.offer import Availability, Offer
-from gpubroker.core.provider import ProviderInfo
+from gpubroker.core.provider import ProviderInfo, WorkerResources
 from gpubroker_aws.families import family_of
 from gpubroker_aws.pricelist import gpu_rows
 
@@ -54,6 +54,8 @@ class AwsAdapter(ProviderAdapter):
         concurrency_limit=1,  # one large regional file in memory at a time
         rate_limit_per_minute=30,
         request_timeout_s=60,
+        # A large region's CSV file (hundreds of MB, see the README) is held whole while it is read.
+        resources=WorkerResources(memory_request="768Mi", memory_limit="1536Mi", cpu_limit="1"),
     )
     recordings = files(__package__).joinpath("recordings")
 
