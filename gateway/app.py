@@ -18,11 +18,16 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
+from gpubroker.core import tracing
+
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
+_TRACER = tracing.tracer("gpubroker.gateway.requests")
 
 GC_THRESHOLDS = (50_000, 50, 100)
 """The collector's thresholds in the process that serves the gateway. With Python's defaults
@@ -59,7 +64,17 @@ class GatewayApplication:
             await _not_started(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """What the guard lets through: a repeated GET from the fast path, the rest to Django."""
+        """What the guard lets through, in a span continuing the caller's trace when spans are
+        exported (``core.tracing``)."""
+        if not tracing.exporting():
+            return await self._dispatch(scope, receive, send)
+        parent = tracing.context_from(scope["headers"])
+        name = f"{scope.get('method', 'WEBSOCKET')} {scope['path']}"
+        with _TRACER.start_as_current_span(name, context=parent, kind=SpanKind.SERVER):
+            await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A repeated GET from the fast path, the rest to Django."""
         if scope["type"] == "http" and scope["method"] == "GET" and await self.runtime.fastpath.serve(scope, send):
             return
         if scope["type"] == "websocket":  # the guard has refused unknown paths

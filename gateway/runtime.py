@@ -12,7 +12,7 @@ import time
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
-from gpubroker.core import webtargets
+from gpubroker.core import tracing, webtargets
 from gpubroker.core.bus import Bus, open_bus
 from gpubroker.core.cache import TwoTierCache
 from gpubroker.core.plugins import load_providers
@@ -101,6 +101,7 @@ class GatewayRuntime:
 
     async def start(self) -> None:
         global _current
+        tracing.configure("gpubroker-gateway")
         await self.keys.load()
         await self.bus.start()
         self._tasks.append(asyncio.create_task(self._reload_keys(), name="keys"))
@@ -187,5 +188,6 @@ class GatewayRuntime:
         await self.cache.close()
         await self.limiter.close()
         await self.bus.stop()
+        tracing.flush()
         if _current is self:
             _current = None

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+from gpubroker.core import tracing
 from gpubroker.core.bus import open_bus
 from gpubroker.core.errors import ConfigurationError
 from gpubroker.core.logs import configure_logging
@@ -50,7 +51,11 @@ def run_worker(provider_name: str, *, once: bool, metrics_port: int, shard: Shar
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr=settings.host)
-    return asyncio.run(_run(provider, settings, once=once, shard=shard))
+    tracing.configure(f"gpubroker-worker-{provider_name}")
+    try:
+        return asyncio.run(_run(provider, settings, once=once, shard=shard))
+    finally:
+        tracing.flush()
 
 
 async def _run(provider: RegisteredProvider, settings: Settings, *, once: bool, shard: Shard) -> int:

@@ -37,6 +37,7 @@ from gpubroker.core.recordings import Recordings
 from gpubroker.core.sanity import PriceGuard
 from gpubroker.core.secrets import SecretStore
 from gpubroker.core.settings import Settings
+from gpubroker.core.tracing import configure as configure_tracing
 from gpubroker.core.tracing import context_headers, tracer
 from gpubroker.workers import metrics
 from gpubroker.workers.diff import SnapshotDiff, diff
@@ -91,6 +92,7 @@ class ProviderWorker:
         self._retry = retry
         self._shard = shard
         self._now = now
+        configure_tracing(f"gpubroker-worker-{self.info.name}")  # a no-op where the process did already
         self._tracer = tracer("gpubroker.worker")
         self._transitions: list[tuple[CircuitState, CircuitState]] = []
         self.guards = Guards.for_provider(self._adapter, on_transition=self._circuit_moved, **(breaker_options or {}))

@@ -16,7 +16,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from gpubroker.core import events
+from opentelemetry.trace import SpanKind
+
+from gpubroker.core import events, tracing
 from gpubroker.core.bus import Bus, BusError, Record
 from gpubroker.core.offer import Offer
 from gpubroker.core.price_changes import offer_price_changed
@@ -24,6 +26,7 @@ from gpubroker.gateway import db
 from gpubroker.gateway.catalog.store import Catalog, ProviderState
 
 log = logging.getLogger(__name__)
+_TRACER = tracing.tracer("gpubroker.gateway.ingest")
 
 TOPICS = (events.OFFERS, events.PROVIDER_EVENTS, events.PRICE_ALERTS)
 FLUSH_EVERY_S = 0.5
@@ -80,6 +83,15 @@ class Ingest:
             await asyncio.sleep(quiet_s / 5)
 
     def apply(self, record: Record) -> None:
+        """Take one record in; when spans are exported, as part of the trace of the poll that
+        published it (its ``traceparent`` header), so the pushes it causes join that trace too."""
+        parent = tracing.context_from(record.headers) if tracing.exporting() else None
+        if parent is None:
+            return self._apply(record)
+        with _TRACER.start_as_current_span(f"ingest {record.topic}", context=parent, kind=SpanKind.CONSUMER):
+            self._apply(record)
+
+    def _apply(self, record: Record) -> None:
         self.records += 1
         self.last_record_at = time.monotonic()
         try:

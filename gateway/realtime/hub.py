@@ -27,11 +27,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
+from gpubroker.core import tracing
 from gpubroker.gateway.catalog.index import OfferIndex
 
 RETAINED_EVENTS = 10_000
 SUBSCRIBER_QUEUE = 1_000
 HEARTBEAT_S = 15.0
+
+
+_TRACER = tracing.tracer("gpubroker.gateway.hub")
 
 
 @dataclass(frozen=True)
@@ -118,10 +124,21 @@ class Hub:
         return "-".join(f"{name}.{at}" for name, at in sorted(self._position.items()))
 
     def publish(self, event: Event) -> None:
+        if tracing.exporting():  # a child of the ingest span that caused it: one trace from the poll
+            with _TRACER.start_as_current_span(f"push {event.kind}", kind=SpanKind.PRODUCER) as span:
+                span.set_attribute("gpubroker.subscribers", self._deliver(event))
+        else:
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> int:
+        """Queue ``event`` for each subscriber who wants it; how many did."""
         self._retained.append(event)
+        pushed = 0
         for subscription in self._subscriptions:
             if subscription.sees(event) and subscription.accepts(event):
                 subscription.push(event)
+                pushed += 1
+        return pushed
 
     def subscribe(
         self, accepts: Callable[[Event], bool], size: int = SUBSCRIBER_QUEUE, owner: int | None = None

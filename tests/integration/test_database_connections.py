@@ -1,0 +1,72 @@
+"""The gateway's PostgreSQL connections stay within its pool however many requests use them:
+each request (and each piece of background work) gives its connection back when it is done."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import psycopg
+import pytest
+
+from tests.conftest import Services
+from tests.integration.processes import gateway_process, production_env
+from tests.integration.test_identity_cluster import api_key
+
+pytestmark = pytest.mark.integration
+
+POOL = 4
+REQUESTS = 400
+AT_ONCE = 16
+
+
+def connections(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "select count(*) from pg_stat_activity where application_name = 'gpubroker-gateway'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+async def drive(url: str, key: str, database_url: str) -> tuple[Counter[int], int]:
+    """Hundreds of database-backed requests, several at a time; the most connections seen."""
+    outcomes: Counter[int] = Counter()
+    most = 0
+    paths = ["/api/v2/users/favorites", "/api/v2/auth/api-keys", "/api/v2/alerts", "/api/v2/webhooks"]
+    wrong = {"email": "nobody@example.com", "password": "not the right password"}
+    async with aiohttp.ClientSession(headers={"X-API-Key": key}) as session:
+        gate = asyncio.Semaphore(AT_ONCE)
+
+        async def one(n: int) -> None:
+            async with gate:
+                if n % 10 == 0:  # a failed sign-in reads the database too
+                    answer = await session.post(url + "/api/v2/auth/login", json=wrong, headers={"X-API-Key": ""})
+                else:
+                    answer = await session.get(url + paths[n % len(paths)])
+                async with answer:
+                    await answer.read()
+                    outcomes[answer.status] += 1
+
+        async def watch() -> None:
+            nonlocal most
+            while True:
+                most = max(most, await asyncio.to_thread(connections, database_url))
+                await asyncio.sleep(0.2)
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.gather(*(one(n) for n in range(REQUESTS)))
+        watcher.cancel()
+    return outcomes, most
+
+
+def test_connections_stay_within_the_pool_under_hundreds_of_requests(services: Services, tmp_path: Path) -> None:
+    env = {**production_env(services, tmp_path), "GPUBROKER_DATABASE_POOL_SIZE": str(POOL)}
+    with gateway_process(env) as url:
+        key = api_key(env, url, "admin")
+        outcomes, most = asyncio.run(drive(url, key, services.database_url))
+        assert sum(outcomes[s] for s in (200, 401, 429)) == REQUESTS, outcomes
+        assert outcomes[200] >= REQUESTS * 0.85
+        assert most <= POOL, f"{most} connections at once with a pool of {POOL}"
+        assert connections(services.database_url) <= POOL
