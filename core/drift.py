@@ -52,8 +52,8 @@ class Difference:
     detail: str
 
     def __str__(self) -> str:
-        where = " ".join(part for part in (self.answer, self.path) if part)
-        return f"{self.against}: {self.kind} {where}: {self.detail}"
+        where = " ".join(part for part in (self.kind, self.answer, self.path) if part)
+        return f"{self.against}: {where}: {self.detail}"
 
 
 @dataclass
@@ -174,10 +174,12 @@ def shape(document: Any) -> dict[str, set[str]]:
 
 
 def shape_differences(answer: str, recorded: dict[str, set[str]], live: dict[str, set[str]]) -> list[Difference]:
-    """Fields the recording has and the live answer lacks, the reverse, and changed types.
+    """Fields the recording has and the live answer lacks, the reverse, and types the live
+    answer has where the recording never had them.
 
     ``null`` is not a type of its own here: a field recorded as a string and answered as null
-    (or the reverse) is the same field, whose value is sometimes unknown.
+    (or the reverse) is the same field, whose value is sometimes unknown; nor is an integer
+    where the recording had numbers.
     """
     differences = []
     for path in sorted(recorded.keys() - live.keys()):
@@ -186,7 +188,7 @@ def shape_differences(answer: str, recorded: dict[str, set[str]], live: dict[str
         differences.append(Difference("recording", "new", answer, path, "in the live answer, not in the recording"))
     for path in sorted(recorded.keys() & live.keys()):
         was, now = _types(recorded[path]), _types(live[path])
-        if was and now and not was & now:
+        if was and now - was:
             differences.append(
                 Difference("recording", "retyped", answer, path, f"recorded as {'/'.join(sorted(was))}, "
                            f"answered as {'/'.join(sorted(now))}")
