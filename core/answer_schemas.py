@@ -132,6 +132,8 @@ class AnswerSchemas:
 
     @cached_property
     def all(self) -> tuple[AnswerSchema, ...]:
+        if not self._folder.is_dir():
+            raise PluginError(f"the answer schema folder {self._folder} does not exist")
         schemas = []
         for item in sorted(self._folder.iterdir(), key=lambda entry: entry.name):
             if item.name.endswith(".json"):

@@ -115,9 +115,11 @@ def test_a_folder_of_schemas(tmp_path: Path) -> None:
         AnswerSchemas(tmp_path).all  # noqa: B018
 
 
-def test_empty_folders_are_refused(tmp_path: Path) -> None:
+def test_empty_or_missing_folders_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PluginError, match="no answer schema"):
         AnswerSchemas(tmp_path).all  # noqa: B018
+    with pytest.raises(PluginError, match="does not exist"):
+        AnswerSchemas(tmp_path / "schemas").all  # noqa: B018
 
 
 def test_csv_answers_are_checked_as_rows() -> None:
