@@ -3,7 +3,8 @@
 Two endpoints of Infrahub, both behind the ``api_key`` header: ``GET /v1/pricebook`` (a bare
 JSON array of ``{"name", "value", "original_value", "discount_applied", "start_time",
 "end_time"}``, ``value`` being the US dollars per hour charged for one unit of the named resource,
-for a GPU one GPU, during the entry's time window; the entry in force at the poll's time is kept) and ``GET /v1/core/flavors`` (``{"status", "message", "data":
+for a GPU one GPU, during the entry's time window; the entry in force at the poll's time is kept)
+and ``GET /v1/core/flavors`` (``{"status", "message", "data":
 [{"gpu", "region_name", "flavors": [...]}]}``, each flavor with ``gpu``, ``gpu_count``, ``cpu``,
 ``ram`` and ``stock_available``). The poll asks for the pricebook first and carries it on the
 flavors call (``Call.carry``), so each flavor is priced as ``gpu_count`` times the pricebook
