@@ -56,6 +56,7 @@ class AwsAdapter(ProviderAdapter):
         request_timeout_s=60,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(INDEX_PATH, tag="region-index")]
