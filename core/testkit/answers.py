@@ -30,12 +30,21 @@ def successful_answers(recordings: Recordings, scenario: str | None = None) -> I
 
 def object_locations(document: Any) -> list[tuple[str, tuple[str | int, ...]]]:
     """The first place of every kind of object in ``document``: (path with array positions
-    folded to ``[]``, the real path to it)."""
+    folded to ``[]``, the real path to it).
+
+    Objects are of one kind when they sit at the same folded path, or hold the same set of
+    fields (the values of a map keyed by names, such as instance types by name), so a large
+    answer is checked once per kind rather than once per object.
+    """
     found: dict[str, tuple[str | int, ...]] = {}
+    kinds: set[frozenset[str]] = set()
 
     def walk(value: Any, folded: str, real: tuple[str | int, ...]) -> None:
         if isinstance(value, dict):
-            found.setdefault(folded, real)
+            kind = frozenset(value)
+            if folded not in found and (kind not in kinds or not kind):
+                found[folded] = real
+                kinds.add(kind)
             for key, item in value.items():
                 walk(item, f"{folded}/{key}", (*real, key))
         elif isinstance(value, list):
