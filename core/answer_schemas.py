@@ -93,6 +93,12 @@ class AnswerSchema:
             )
 
     @cached_property
+    def maps(self) -> frozenset[str]:
+        """Where the schema holds maps (objects keyed by data, such as instance types by name),
+        as paths with array positions folded to ``[]``: their keys are values, not fields."""
+        return frozenset(_map_paths(self.document, self.document, "", 0))
+
+    @cached_property
     def _validator(self) -> Draft202012Validator:
         return Draft202012Validator(self.document)
 
@@ -177,6 +183,28 @@ def open_objects(schema: Any, pointer: str = "#") -> Iterator[str]:
     elif isinstance(schema, list):
         for index, value in enumerate(schema):
             yield from open_objects(value, f"{pointer}/{index}")
+
+
+def _map_paths(schema: Any, root: Mapping[str, Any], path: str, depth: int) -> Iterator[str]:
+    if not isinstance(schema, Mapping) or depth > 32:
+        return
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, Mapping) else {}
+        yield from _map_paths(target, root, path, depth + 1)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for branch in schema.get(key, ()):
+            yield from _map_paths(branch, root, path, depth + 1)
+    values = schema.get("additionalProperties")
+    if isinstance(values, Mapping):
+        yield path
+        yield from _map_paths(values, root, f"{path}/*", depth + 1)
+    for name, sub in (schema.get("properties") or {}).items():
+        yield from _map_paths(sub, root, f"{path}/{name}", depth + 1)
+    if isinstance(schema.get("items"), Mapping):
+        yield from _map_paths(schema["items"], root, f"{path}/[]", depth + 1)
 
 
 def json_type(value: Any) -> str:

@@ -162,13 +162,14 @@ def compare_answer(response: Response, schemas: AnswerSchemas, recordings: Recor
         live, kept = schema.decode(response.body), schema.decode(recorded.response.body)
     except (orjson.JSONDecodeError, ValueError):
         return differences  # already reported against the schema
-    return differences + shape_differences(answer, shape(kept), shape(live))
+    return differences + shape_differences(answer, shape(kept, schema.maps), shape(live, schema.maps))
 
 
-def shape(document: Any) -> dict[str, set[str]]:
-    """Every field path in ``document`` with the JSON types seen there; array positions fold to ``[]``."""
+def shape(document: Any, maps: frozenset[str] = frozenset()) -> dict[str, set[str]]:
+    """Every field path in ``document`` with the JSON types seen there; array positions fold to
+    ``[]`` and the keys of the maps at ``maps`` (paths in the same folded form) to ``*``."""
     seen: dict[str, set[str]] = {}
-    for path, value in _walk(document, ""):
+    for path, value in _walk(document, "", maps):
         seen.setdefault(path, set()).add(json_type(value))
     return seen
 
@@ -202,16 +203,16 @@ def _types(types: set[str]) -> set[str]:
     return kinds
 
 
-def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+def _walk(value: Any, path: str, maps: frozenset[str]) -> Iterator[tuple[str, Any]]:
     if isinstance(value, Mapping):
         for key, item in value.items():
-            where = f"{path}/{key}"
+            where = f"{path}/*" if path in maps else f"{path}/{key}"
             yield where, item
-            yield from _walk(item, where)
+            yield from _walk(item, where, maps)
     elif isinstance(value, list):
         for item in value:
             yield f"{path}/[]", item
-            yield from _walk(item, f"{path}/[]")
+            yield from _walk(item, f"{path}/[]", maps)
 
 
 def _recorded(recordings: Recordings, call: Call) -> Exchange | None:

@@ -149,3 +149,10 @@ def test_csv_answers_are_checked_as_rows() -> None:
     ]
     [broken] = answer.check_body(b'"SKU"\n')
     assert broken.kind == "invalid" and "not a CSV document" in broken.detail
+
+
+def test_maps_are_found_through_references() -> None:
+    document = schema()
+    document["properties"]["types"] = {"type": "object", "additionalProperties": {"$ref": "#/$defs/Gpu"}}
+    document["$defs"]["Gpu"]["properties"]["by_zone"] = {"type": "object", "additionalProperties": {"type": "integer"}}
+    assert AnswerSchema("types.json", document).maps == {"/types", "/types/*/by_zone", "/items/[]/gpu/by_zone"}

@@ -74,6 +74,12 @@ def test_shapes_fold_array_positions_and_ignore_nulls() -> None:
     assert shape_differences("GET /x", live, recorded)[0].kind == "missing"
 
 
+def test_the_keys_of_maps_are_values_not_fields() -> None:
+    recorded = shape({"types": {"gpu_1x_a10": {"price": 1}}}, frozenset({"/types"}))
+    live = shape({"types": {"gpu_8x_b200": {"price": 40}}}, frozenset({"/types"}))
+    assert recorded == live == {"/types": {"object"}, "/types/*": {"object"}, "/types/*/price": {"integer"}}
+
+
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("GPUBROKER_")}
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=60, env={**base, **(env or {})})
