@@ -155,10 +155,16 @@ class ProviderAdapter(ABC):
         recordings: the package folder holding ``manifest.json`` and recorded payloads. Its
             ``default`` scenario is the bundled snapshot served, clearly labelled, when the
             provider cannot be reached in embedded mode, and what the replay server serves.
+        schemas: the package folder holding a JSON Schema of each kind of answer the plugin
+            reads, built from the provider's public reference and naming it
+            (``gpubroker.core.answer_schemas``). The recordings must validate against them, and
+            ``gpubroker plugins probe`` compares the live API's answers with them.
+            (Added in plugin API 1; optional for loading, required by the conformance kit.)
     """
 
     info: ClassVar[ProviderInfo]
     recordings: ClassVar[Traversable | None] = None
+    schemas: ClassVar[Traversable | None] = None
 
     @abstractmethod
     def calls(self, ctx: PollContext) -> Iterable[Call]:

@@ -100,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--display-name", help="the provider's name as people write it")
     new.add_argument("--dir", default="plugins", help="folder to create it in (default: plugins)")
     new.set_defaults(run=_cmd_plugins_new)
+    probe = plugins.add_parser(
+        "probe", help="call a provider's live API once and report drift from its schemas and recordings (exit 1)"
+    )
+    probe.add_argument("provider", help="provider name, as listed by 'gpubroker plugins list'")
+    probe.add_argument("--base-url", help="call this URL instead of the provider's API (a proxy, a replay server)")
+    probe.add_argument("--timeout", type=float, help="seconds per request (default: the plugin's own timeout)")
+    probe.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    probe.set_defaults(run=_cmd_plugins_probe)
     return parser
 
 
@@ -231,6 +239,18 @@ def _cmd_plugins_new(args: argparse.Namespace) -> int:
     target = new_plugin(args.name, Path(args.dir), args.display_name)
     print(f"created {target}; install it with: .venv/bin/pip install -e {target}")
     return 0
+
+
+def _cmd_plugins_probe(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import orjson
+
+    from gpubroker.core.drift import probe_installed
+
+    report = asyncio.run(probe_installed(args.provider, base_url=args.base_url, timeout_s=args.timeout))
+    print(orjson.dumps(report.to_dict()).decode() if args.json else "\n".join(report.lines()))
+    return 1 if report.drifted else 0
 
 
 def _cmd_plugins_list(args: argparse.Namespace) -> int:

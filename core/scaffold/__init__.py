@@ -45,8 +45,9 @@ def new_plugin(name: str, plugins_dir: Path, display_name: str | None = None) ->
     }
     for source, destination in layout.items():
         _write(template.joinpath(source), destination, values)
-    for item in template.joinpath("recordings").iterdir():
-        _write(item, package / "recordings" / item.name.removesuffix(".tmpl"), values)
+    for folder in ("recordings", "schemas"):
+        for item in template.joinpath(folder).iterdir():
+            _write(item, package / folder / item.name.removesuffix(".tmpl"), values)
     return target
 
 

@@ -14,6 +14,13 @@ scenario normalises into valid offers with USD prices and known GPUs; ids are st
 polls; every fault (5xx, 401, 429, a hang, a malformed body) becomes its typed error; and
 credentials never appear in logs, errors or offers. The recordings must also hold an ``empty``
 scenario (no offers) and a ``rate_limited`` one (the provider's own 429 answer).
+
+It also holds the recordings to the provider's public reference: every answer schema in the
+adapter's ``schemas`` folder names its source and is strict (an object says what else it
+admits); every successful recorded answer validates against the schema for its call; a field
+the reference does not define, put into any object of a recorded answer, is reported; and the
+drift probe (``gpubroker plugins probe``) finds no drift in the recordings and reports a
+drifted answer served in their place.
 """
 
 from __future__ import annotations
@@ -23,12 +30,15 @@ import secrets
 from collections.abc import Iterator
 from decimal import Decimal
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import ClassVar
 
 import orjson
 import pytest
 
 from gpubroker.core.adapter import ProviderAdapter
+from gpubroker.core.answer_schemas import AnswerSchemas
+from gpubroker.core.drift import probe
 from gpubroker.core.errors import (
     ProviderAuthError,
     ProviderBadResponse,
@@ -40,6 +50,13 @@ from gpubroker.core.errors import (
 from gpubroker.core.plugins import ENTRY_POINT_GROUP, load_providers
 from gpubroker.core.provider import ProviderInfo
 from gpubroker.core.recordings import Recordings
+from gpubroker.core.testkit.answers import (
+    UNDEFINED_FIELD,
+    drifted_recordings,
+    object_locations,
+    successful_answers,
+    with_undefined_field,
+)
 from gpubroker.core.testkit.polling import poll_replay
 from gpubroker.core.testkit.replay import Faults, ReplayServer
 
@@ -95,6 +112,69 @@ class ProviderConformance:
                 )
                 if "json" in content_type and exchange.response.body:
                     orjson.loads(exchange.response.body)
+
+    def _schemas(self) -> AnswerSchemas:
+        assert self.adapter.schemas is not None, (
+            f"{self.adapter.__name__}.schemas is not set: ship a JSON Schema of each answer the plugin reads, "
+            "built from the provider's public reference (see gpubroker.core.answer_schemas)"
+        )
+        return AnswerSchemas(self.adapter.schemas)
+
+    def test_answer_schemas_are_strict_and_name_their_reference(self) -> None:
+        for schema in self._schemas().all:  # loading checks the annotation, the source URL and strictness
+            assert schema.sources and schema.answers, schema.name
+
+    def test_recorded_answers_validate_against_their_schemas(self) -> None:
+        assert self.adapter.recordings is not None
+        schemas = self._schemas()
+        problems = []
+        for scenario, exchange in successful_answers(Recordings(self.adapter.recordings)):
+            schema = schemas.for_answer(exchange.method, exchange.path)
+            if schema is None:
+                problems.append(f"{scenario}: no answer schema describes {exchange.method} {exchange.path}")
+                continue
+            problems += [
+                f"{scenario}: {exchange.method} {exchange.path}: {finding} (schema {schema.name})"
+                for finding in schema.check_body(exchange.response.body)
+            ]
+        assert not problems, "recorded answers the reference does not describe:\n" + "\n".join(problems)
+
+    def test_a_field_the_reference_does_not_define_fails(self) -> None:
+        assert self.adapter.recordings is not None
+        schemas = self._schemas()
+        checked: set[tuple[str, str]] = set()
+        for _, exchange in successful_answers(Recordings(self.adapter.recordings), scenario="default"):
+            schema = schemas.for_answer(exchange.method, exchange.path)
+            assert schema is not None
+            document = schema.decode(exchange.response.body)
+            for folded, location in object_locations(document):
+                if (schema.name, folded) in checked:
+                    continue
+                checked.add((schema.name, folded))
+                findings = schema.check(with_undefined_field(document, location))
+                where = "".join(f"/{part}" for part in location) + f"/{UNDEFINED_FIELD}"
+                assert any(finding.path.startswith(where) for finding in findings), (
+                    f"{schema.name} accepts a field nobody defined at {folded or '/'}: "
+                    "set additionalProperties to false (or to the schema of the map's values)"
+                )
+        assert checked, "the default scenario has no successful answer with an object to check"
+
+    @pytest.mark.asyncio
+    async def test_probe_finds_no_drift_in_the_recordings(
+        self, server: ReplayServer, credentials: dict[str, str]
+    ) -> None:
+        report = await probe(self.adapter, base_url=server.url, credentials=credentials)
+        assert report.answers and not report.drifted, "\n".join(report.lines())
+
+    @pytest.mark.asyncio
+    async def test_probe_reports_a_drifted_answer(self, tmp_path: Path, credentials: dict[str, str]) -> None:
+        assert self.adapter.recordings is not None
+        folder, answer = drifted_recordings(Recordings(self.adapter.recordings), self.adapter.recordings, tmp_path)
+        with ReplayServer(folder) as server:
+            report = await probe(self.adapter, base_url=server.url, credentials=credentials)
+        kinds = {(d.against, d.kind) for d in report.differences if d.path.endswith(f"/{UNDEFINED_FIELD}")}
+        assert report.drifted and kinds == {("schema", "new"), ("recording", "new")}, "\n".join(report.lines())
+        assert all(d.answer == answer for d in report.differences if d.path.endswith(f"/{UNDEFINED_FIELD}"))
 
     @pytest.mark.asyncio
     async def test_default_scenario_normalises_into_valid_offers(

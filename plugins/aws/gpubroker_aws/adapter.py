@@ -58,6 +58,7 @@ class AwsAdapter(ProviderAdapter):
         resources=WorkerResources(memory_request="768Mi", memory_limit="1536Mi", cpu_limit="1"),
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(INDEX_PATH, tag="region-index")]

@@ -4,8 +4,10 @@
 selects Linux pay-as-you-go meters of the NC/ND/NV series in every region; the answer is paged,
 and ``NextPageLink`` is the next page as an absolute URL (``null`` on the last page). Each item
 is one meter: ``retailPrice`` is USD per ``unitOfMeasure`` ("1 Hour") for the whole VM, and a
-``skuName`` ending in " Spot" or " Low Priority" marks the interruptible meters. GPU counts and
-models are not in the API; ``sizes.py`` holds them.
+``skuName`` ending in " Spot" marks the Spot meters. Meters ending in " Low Priority" are of
+low-priority VMs, which Microsoft retired on 30 September 2025: the API may still list them, but
+they cannot be rented and give no offer. GPU counts and models are not in the API; ``sizes.py``
+holds them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ GPU_FILTER = (
 )
 HOURLY = "1 Hour"
 VARIANTS = (("Spot", "spot"), ("Low Priority", "low-priority"))  # skuName suffix -> offer-id part
+RETIRED = frozenset({"low-priority"})
+"""Meter variants that can no longer be rented: low-priority VMs, retired 30 September 2025."""
 
 # armRegionName -> ISO country, for the regions GPU series are sold in.
 COUNTRIES = {
@@ -60,6 +64,7 @@ class AzureAdapter(ProviderAdapter):
         request_timeout_s=30,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         params = {"api-version": API_VERSION, "meterRegion": "'primary'", "$filter": GPU_FILTER}
@@ -79,6 +84,8 @@ class AzureAdapter(ProviderAdapter):
         if record["unitOfMeasure"] != HOURLY:
             raise ValueError(f"unexpected unitOfMeasure {record['unitOfMeasure']!r}")
         variant, label = meter_variant(str(record["skuName"]))
+        if variant in RETIRED:
+            return None
         region = str(record["armRegionName"])
         return ctx.offer(
             provider_offer_id=f"{region}/{record['armSkuName']}/{variant}",

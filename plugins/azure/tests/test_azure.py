@@ -49,18 +49,17 @@ async def test_the_query_and_both_pages(replay_server) -> None:  # type: ignore[
     first, second = server.requests
     assert first.query == {"api-version": "2023-01-01-preview", "meterRegion": "'primary'", "$filter": GPU_FILTER}
     assert second.query == {**first.query, "$skip": "1000"}
-    assert len(found) == 19  # two items are not listed: a fractional-GPU size and a retired series
+    # three items are not listed: a fractional-GPU size, a retired series and a Low Priority meter
+    assert len(found) == 18
     assert {o.region for o in found} == {"eastus", "westeurope", "swedencentral", "southcentralus", "westus"}
 
 
-async def test_regular_spot_and_low_priority_meters(replay_server) -> None:  # type: ignore[no-untyped-def]
+async def test_regular_and_spot_meters(replay_server) -> None:  # type: ignore[no-untyped-def]
     found = await offers(replay_server)
     regular = found["eastus/Standard_NC24ads_A100_v4/regular"]
     spot = found["eastus/Standard_NC24ads_A100_v4/spot"]
-    low = found["eastus/Standard_NC24ads_A100_v4/low-priority"]
     assert (regular.price_per_hour, regular.spot) == (Decimal("3.673"), False)
     assert (spot.price_per_hour, spot.spot, spot.name) == (Decimal("0.7346"), True, "Standard_NC24ads_A100_v4 (Spot)")
-    assert (low.spot, low.name) == (True, "Standard_NC24ads_A100_v4 (Low Priority)")
     assert (regular.gpu_type, regular.gpu_count, regular.gpu_memory_gb) == ("A100", 1, 80)
     assert (regular.vcpus, regular.ram_gb, regular.country) == (24, 220, "US")
 
@@ -90,6 +89,19 @@ async def test_recorded_bad_request(replay_server) -> None:  # type: ignore[no-u
     server.scenario = "bad_request"
     with pytest.raises(ProviderHTTPError):
         await poll_replay(AzureAdapter, server)
+
+
+async def test_low_priority_meters_are_not_offered_as_spot(replay_server) -> None:  # type: ignore[no-untyped-def]
+    # Microsoft retired low-priority VMs (Azure Batch and VM scale sets) on 30 September 2025 in
+    # favour of Spot VMs (https://learn.microsoft.com/azure/batch/low-priority-vms-retirement-migration-guide):
+    # the Retail Prices API may still list "NC24ads A100 v4 Low Priority" meters, but nobody can
+    # rent one, so they are no offer at all, least of all a second spot price.
+    found = await offers(replay_server)
+    assert not [key for key in found if key.endswith("/low-priority")]
+    record = {"armSkuName": "Standard_NC24ads_A100_v4", "type": "Consumption", "unitOfMeasure": "1 Hour",
+              "skuName": "NC24ads A100 v4 Low Priority", "armRegionName": "eastus", "retailPrice": 0.3673,
+              "currencyCode": "USD"}  # fmt: skip
+    assert AzureAdapter().normalise(record, CTX) is None
 
 
 @pytest.mark.parametrize(

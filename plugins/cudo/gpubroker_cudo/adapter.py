@@ -6,8 +6,9 @@ in all), the sizing rules (vCPUs per GPU, vCPUs per GiB) and the on-demand price
 component**: per GPU-hour, per vCPU-hour and per GiB-of-RAM-hour, each a decimal string wrapped in
 ``{"value": "..."}``. A CUDO VM is configured, not picked from a size list, so this plugin prices
 one documented configuration per GPU count (1, 2, 4, 8, as far as one VM can take them now): the
-smallest vCPU and RAM the machine type's rules allow. Disk and IPv4 are priced separately by CUDO
-and are left out (see README.md).
+cheapest one that can be rented, with the smallest vCPU and RAM the machine type's rules allow,
+plus what every VM needs and CUDO bills by the hour: a boot disk (``BOOT_DISK_GIB`` at
+``minStorageGibPriceHr``) and its public IPv4 address (``ipv4PriceHr``). See README.md.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from gpubroker.core.provider import Credentials, CredentialSpec, ProviderInfo
 MACHINE_TYPES_PATH = "/v1/vms/machine-types-2"
 GPU_COUNTS = (1, 2, 4, 8)
 """The VM sizes offered per GPU machine type; a count above what one VM can get now is left out."""
+BOOT_DISK_GIB = 100
+"""The boot disk priced with every VM. A VM cannot run without one, and the API publishes its
+price per GiB-hour but not the smallest size an image accepts; 100 GiB is what other readers of
+this API price, and the offer states it as ``storage_gb``."""
 
 
 class CudoAdapter(ProviderAdapter):
@@ -48,6 +53,7 @@ class CudoAdapter(ProviderAdapter):
         request_timeout_s=20,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(MACHINE_TYPES_PATH, tag="machine-types")]
@@ -82,6 +88,7 @@ class CudoAdapter(ProviderAdapter):
             price_per_hour=instance_price(machine_type, gpu_count, vcpus, memory_gib),
             vcpus=vcpus,
             ram_gb=memory_gib,
+            storage_gb=BOOT_DISK_GIB,
             availability_status=availability(machine_type, gpu_count),
             region=data_center,
             country=country_of(data_center),
@@ -112,9 +119,11 @@ def smallest_config(machine_type: Mapping[str, Any], gpu_count: int) -> tuple[in
 
 
 def instance_price(machine_type: Mapping[str, Any], gpu_count: int, vcpus: int, memory_gib: int) -> Decimal:
-    """The per-component prices summed: GPUs, vCPUs and GiB of RAM, USD per hour."""
+    """The per-component prices summed, USD per hour: GPUs, vCPUs, GiB of RAM, the boot disk and
+    the public IPv4 address, the cheapest configuration that can be rented."""
     price = units.per_instance(price_of(machine_type, "gpuPriceHr"), gpu_count)
     price += vcpus * price_of(machine_type, "vcpuPriceHr") + memory_gib * price_of(machine_type, "memoryGibPriceHr")
+    price += BOOT_DISK_GIB * price_of(machine_type, "minStorageGibPriceHr") + price_of(machine_type, "ipv4PriceHr")
     if price <= 0:
         raise ValueError(f"non-positive hourly price {price}")
     return price

@@ -17,7 +17,7 @@ from gpubroker.core.offer import Availability
 from gpubroker.core.recordings import Recordings
 from gpubroker.core.testkit.conformance import ProviderConformance
 from gpubroker.core.testkit.polling import poll_replay
-from gpubroker_cudo.adapter import CudoAdapter, country_of, gpu_counts, smallest_config
+from gpubroker_cudo.adapter import BOOT_DISK_GIB, CudoAdapter, country_of, gpu_counts, smallest_config
 
 CTX = PollContext(CudoAdapter.info, datetime(2026, 11, 26, tzinfo=UTC))
 
@@ -41,8 +41,11 @@ def test_an_eight_gpu_h100_vm_sums_its_components() -> None:
     offer = CudoAdapter().normalise(record, CTX)
     assert offer is not None
     # 8 GPUs x 2.25 + 32 vCPU (4 per GPU) x 0.0022 + 32 GiB (1 vCPU per GiB at most) x 0.003
-    assert offer.price_per_hour == Decimal("18") + Decimal("0.0704") + Decimal("0.096")
-    assert (offer.vcpus, offer.ram_gb, offer.gpu_count) == (32, 32, 8)
+    # + the boot disk every VM needs, 100 GiB x 0.00013 + the public IPv4 address, 0.005
+    assert offer.price_per_hour == Decimal("18") + Decimal("0.0704") + Decimal("0.096") + Decimal("0.013") + Decimal(
+        "0.005"
+    )
+    assert (offer.vcpus, offer.ram_gb, offer.storage_gb, offer.gpu_count) == (32, 32, 100, 8)
     assert (offer.gpu_type, offer.gpu_memory_gb) == ("H100", 80)
     assert (offer.region, offer.country) == ("gb-bournemouth-1", "GB")
     assert offer.availability_status == Availability.LIMITED  # 16 GPUs free in all: two such VMs
@@ -86,7 +89,8 @@ def test_price_is_the_sum_of_the_component_prices(
     }  # fmt: skip
     offer = CudoAdapter().normalise({"machineType": mt, "gpuCount": count}, CTX)
     assert offer is not None
-    expected = gpu * count + vcpu * int(offer.vcpus) + memory * int(offer.ram_gb)  # type: ignore[arg-type]
+    fixed = BOOT_DISK_GIB * Decimal(base["minStorageGibPriceHr"]["value"]) + Decimal(base["ipv4PriceHr"]["value"])
+    expected = gpu * count + vcpu * int(offer.vcpus) + memory * int(offer.ram_gb) + fixed  # type: ignore[arg-type]
     assert offer.price_per_hour == expected.quantize(Decimal("0.000001")).normalize()
     assert offer.vcpus is not None and offer.ram_gb is not None
     assert offer.vcpus >= max(1, count * per_gpu)
@@ -113,7 +117,7 @@ def test_the_smallest_config_obeys_every_rule(
 def test_prices_may_be_bare_decimal_strings() -> None:
     mt = {**machine_type("no-luster-1", "intel-icelake-rtx-a5000"), "gpuPriceHr": "0.26", "vcpuPriceHr": "0.0021"}
     offer = CudoAdapter().normalise({"machineType": mt, "gpuCount": 1}, CTX)
-    assert offer is not None and offer.price_per_hour == Decimal("0.265")
+    assert offer is not None and offer.price_per_hour == Decimal("0.283")  # 0.265 + 100 GiB x 0.00013 + 0.005
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ class VerdaAdapter(ProviderAdapter):
         request_timeout_s=10,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(TOKEN_PATH, method="POST", json={"grant_type": "client_credentials"}, tag="token")]

@@ -40,6 +40,7 @@ class DeepInfraAdapter(ProviderAdapter):
         rate_limit_per_minute=60,  # DeepInfra documents inference limits only; one call per poll
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PATH)]

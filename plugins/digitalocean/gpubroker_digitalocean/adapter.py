@@ -49,6 +49,7 @@ class DigitaloceanAdapter(ProviderAdapter):
         request_timeout_s=10,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PATH, params={"page": "1", "per_page": PER_PAGE})]

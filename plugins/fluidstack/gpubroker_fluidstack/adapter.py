@@ -44,6 +44,7 @@ class FluidStackAdapter(ProviderAdapter):
         request_timeout_s=15,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(CONFIGURATIONS_PATH, tag="configurations")]

@@ -1,16 +1,14 @@
-"""Google Cloud: Compute Engine GPU prices from the Cloud Billing Catalog API.
+"""Google Cloud: Compute Engine GPU machine types priced from the Cloud Billing Catalog API.
 
 ``GET /v1/services/6F81-5844-456A/skus?key=...&currencyCode=USD&pageSize=5000`` lists every
-Compute Engine SKU, paged by ``pageToken``/``nextPageToken`` (empty on the last page). A GPU
-SKU is priced per GPU-hour (``pricingExpression.usageUnit == "h"``, price = ``units`` +
-``nanos``/1e9) for every region in ``serviceRegions``; ``category.usageType`` is ``OnDemand`` or
-``Preemptible`` (Spot).
-
-GCP bills a GPU VM as GPU + vCPU + memory SKUs, and the catalogue gives no machine-type total.
-Assembling machine types would need the core and RAM SKUs (often on other pages) in the same
-record, which a stateless one-record-one-offer ``normalise`` cannot do. So an offer here is a
-**GPU attachment**: N GPUs of one type in one region at N x the GPU-hour price, with the host
-VM's vCPUs and memory billed separately and not included (see README).
+Compute Engine SKU, paged by ``pageToken``/``nextPageToken`` (empty on the last page). Google
+bills a GPU machine in parts: the family's vCPU-hour, its GiB-hour of memory and the GPU-hour,
+each a SKU per region (``serviceRegions``) and usage type (``OnDemand``, or ``Preemptible`` for
+Spot). An offer is a whole machine type in one region, on-demand or Spot, priced as
+vCPUs x core price + GB x RAM price + GPUs x GPU price from that region's SKUs (or GPUs x the
+GPU-slice price for A4, whose slices hold their vCPUs and memory), with the machine types'
+shapes from Google's documentation (``machines.py``). The parts are collected page by page in
+the follow-up call's ``carry``; machine records leave ``parse`` with the last page.
 """
 
 from __future__ import annotations
@@ -25,14 +23,17 @@ from gpubroker.core import fx, units
 from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Response
 from gpubroker.core.offer import Availability, Offer
 from gpubroker.core.provider import Credentials, CredentialSpec, ProviderInfo
-from gpubroker_gcp.gpus import gpu_for
+from gpubroker_gcp.machines import MACHINES, Machine
+from gpubroker_gcp.skus import GPU_MEMORY_GB, UNITS, part_for
 
 SERVICE = "6F81-5844-456A"  # Compute Engine
 PATH = f"/v1/services/{SERVICE}/skus"
 PAGE_SIZE = "5000"  # the documented maximum
 USAGE_TYPES = {"OnDemand": False, "Preemptible": True}  # -> spot
-REGION_KEY, COUNT_KEY = "_gpubroker_region", "_gpubroker_count"
 NANOS = Decimal(1_000_000_000)
+
+Price = tuple[str, str, bool, str, str, str]
+"""One part's price in one region: (kind, key, spot, region, USD per unit, SKU id)."""
 
 COUNTRIES = {
     "us-central1": "US", "us-east1": "US", "us-east4": "US", "us-east5": "US", "us-south1": "US",
@@ -64,6 +65,7 @@ class GcpAdapter(ProviderAdapter):
         request_timeout_s=30,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PATH, params={"currencyCode": "USD", "pageSize": PAGE_SIZE})]
@@ -76,50 +78,98 @@ class GcpAdapter(ProviderAdapter):
         skus = body.get("skus", [])  # an empty page omits the field
         if not isinstance(skus, list):
             raise ValueError("'skus' is not a list")
+        prices = (*response.call.carry.get("prices", ()), *(price for sku in skus for price in part_prices(sku)))
         token = body.get("nextPageToken")
-        follow = (
-            [Call(PATH, params={"currencyCode": "USD", "pageSize": PAGE_SIZE, "pageToken": token})] if token else []
-        )
-        return Page(records=[r for sku in skus for r in _attachments(sku)], follow=follow)
+        if token:
+            params = {"currencyCode": "USD", "pageSize": PAGE_SIZE, "pageToken": token}
+            return Page(follow=[Call(PATH, params=params, carry={"prices": prices})])
+        return Page(records=machine_records(prices))
 
     def normalise(self, record: Mapping[str, Any], ctx: PollContext) -> Offer | None:
-        gpu = gpu_for(str(record.get("description", "")))
-        region, count = record.get(REGION_KEY), record.get(COUNT_KEY)
-        if gpu is None or not region or not count:
-            return None  # not a GPU SKU, or one without regions
-        spot = USAGE_TYPES[record["category"]["usageType"]]
-        per_gpu = gpu_hour_usd(record["pricingInfo"])
+        machine, region, spot = record["machine"], str(record["region"]), bool(record["spot"])
+        price = sum((units.decimal(part["quantity"]) * _usd(part) for part in record["parts"]), Decimal(0))
         return ctx.offer(
-            provider_offer_id=f"{record['skuId']}/{region}/{count}",
-            name=f"{count}x {gpu.accelerator_type}" + (" (Spot)" if spot else ""),
-            gpu_name=gpu.accelerator_type,
-            gpu_count=int(count),
-            gpu_memory_gb=gpu.memory_gb,
-            price_per_hour=units.per_instance(per_gpu, int(count)),
+            provider_offer_id=f"{machine}/{region}" + ("/spot" if spot else ""),
+            name=str(record["name"]) + (" (Spot)" if spot else ""),
+            gpu_name=str(record["accelerator"]),
+            gpu_count=int(record["gpus"]),
+            gpu_memory_gb=GPU_MEMORY_GB[record["accelerator"]],
+            price_per_hour=price,
+            vcpus=int(record["vcpus"]),
+            ram_gb=float(record["ram_gb"]),
             spot=spot,
             availability_status=Availability.AVAILABLE,
-            region=str(region),
-            country=COUNTRIES.get(str(region)),
+            region=region,
+            country=COUNTRIES.get(region),
         )
 
 
-def _attachments(sku: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """A GPU SKU becomes one record per (region, attachable count); other SKUs pass through."""
-    gpu = gpu_for(str(sku.get("description", "")))
+def part_prices(sku: Mapping[str, Any]) -> list[Price]:
+    """The SKU's price in each of its regions, if it prices a part of a GPU machine.
+
+    A price that cannot be read is kept as its reason, so that the machines needing it are
+    rejected (and counted) by ``normalise`` rather than listed without that part.
+    """
+    part = part_for(str(sku.get("description", "")))
     usage = (sku.get("category") or {}).get("usageType")
-    if gpu is None or usage not in USAGE_TYPES:
-        return [sku]
-    regions = sku.get("serviceRegions") or []
-    return [{**sku, REGION_KEY: region, COUNT_KEY: n} for region in regions for n in gpu.counts] or [sku]
+    if part is None or usage not in USAGE_TYPES:
+        return []
+    try:
+        usd = str(unit_price_usd(sku.get("pricingInfo"), UNITS[part.kind]))
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        usd = f"SKU {sku.get('skuId')}: {exc}"
+    spot, sku_id = USAGE_TYPES[usage], str(sku["skuId"])
+    return [(part.kind, part.key, spot, str(region), usd, sku_id) for region in sku.get("serviceRegions") or []]
 
 
-def gpu_hour_usd(pricing_info: object) -> Decimal:
-    """The current (first) price's first tier, per hour, in USD."""
+def machine_records(prices: Iterable[Price]) -> list[Mapping[str, Any]]:
+    """One record per machine type, region and usage type whose every part has a price there."""
+    index = {(kind, key, spot, region): (usd, sku) for kind, key, spot, region, usd, sku in prices}
+    regions = sorted({(spot, region) for _, _, spot, region, _, _ in prices})
+    records = []
+    for machine in MACHINES:
+        for spot, region in regions:
+            parts = _parts(machine, spot, region, index)
+            if parts is not None:
+                records.append({
+                    "machine": machine.key, "name": machine.label, "region": region, "spot": spot, "parts": parts,
+                    "accelerator": machine.accelerator, "gpus": machine.gpus, "vcpus": machine.vcpus,
+                    "ram_gb": machine.ram_gb,
+                })  # fmt: skip
+    return records
+
+
+def _parts(
+    machine: Machine, spot: bool, region: str, index: Mapping[tuple[str, str, bool, str], tuple[str, str]]
+) -> list[dict[str, Any]] | None:
+    if machine.billing == "slices":
+        wanted = [("slice", machine.accelerator, machine.gpus)]
+    else:
+        wanted = [("core", machine.family, machine.vcpus), ("ram", machine.family, machine.ram_gb),
+                  ("gpu", machine.accelerator, machine.gpus)]  # fmt: skip
+    parts = []
+    for kind, key, quantity in wanted:
+        found = index.get((kind, key, spot, region))
+        if found is None:
+            return None
+        parts.append({"kind": kind, "sku": found[1], "quantity": str(quantity), "usd": found[0]})
+    return parts
+
+
+def _usd(part: Mapping[str, Any]) -> Decimal:
+    try:
+        return units.decimal(part["usd"])
+    except ValueError:
+        raise ValueError(f"unreadable {part['kind']} price ({part['usd']})") from None
+
+
+def unit_price_usd(pricing_info: object, unit: str) -> Decimal:
+    """The current (first) price's first tier, per ``unit``, in USD."""
     if not isinstance(pricing_info, list) or not pricing_info:
         raise ValueError("no pricingInfo")
     expression = pricing_info[0]["pricingExpression"]
-    if expression["usageUnit"] != "h":
-        raise ValueError(f"GPU SKU priced per {expression['usageUnit']!r}, not per hour")
+    if expression["usageUnit"] != unit:
+        raise ValueError(f"priced per {expression['usageUnit']!r}, not per {unit!r}")
     rates = sorted(expression["tieredRates"], key=lambda rate: units.decimal(rate.get("startUsageAmount", 0)))
     price = rates[0]["unitPrice"]
     amount = units.decimal(price.get("units", "0")) + units.decimal(price.get("nanos", 0)) / NANOS

@@ -73,6 +73,7 @@ class GenesisCloudAdapter(ProviderAdapter):
         rate_limit_per_minute=60,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PATH.format(region=region), tag=region) for region in REGIONS]

@@ -43,6 +43,7 @@ class GroqAdapter(ProviderAdapter):
         rate_limit_per_minute=30,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PATH)]

@@ -1,8 +1,10 @@
 """Hyperstack (NexGen Cloud): VM flavors per region, priced from the pricebook.
 
 Two endpoints of Infrahub, both behind the ``api_key`` header: ``GET /v1/pricebook`` (a bare
-JSON array of ``{"name", "value"}``, ``value`` being US dollars per hour for one unit of the named
-resource, for a GPU one GPU) and ``GET /v1/core/flavors`` (``{"status", "message", "data":
+JSON array of ``{"name", "value", "original_value", "discount_applied", "start_time",
+"end_time"}``, ``value`` being the US dollars per hour charged for one unit of the named resource,
+for a GPU one GPU, during the entry's time window; the entry in force at the poll's time is kept)
+and ``GET /v1/core/flavors`` (``{"status", "message", "data":
 [{"gpu", "region_name", "flavors": [...]}]}``, each flavor with ``gpu``, ``gpu_count``, ``cpu``,
 ``ram`` and ``stock_available``). The poll asks for the pricebook first and carries it on the
 flavors call (``Call.carry``), so each flavor is priced as ``gpu_count`` times the pricebook
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
@@ -42,6 +45,7 @@ class HyperstackAdapter(ProviderAdapter):
         request_timeout_s=15,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PRICEBOOK_PATH, tag="pricebook")]
@@ -54,7 +58,8 @@ class HyperstackAdapter(ProviderAdapter):
     def parse(self, response: Response, ctx: PollContext) -> Page:
         body = response.json()
         if response.call.path == PRICEBOOK_PATH:
-            return Page(follow=[Call(FLAVORS_PATH, tag="flavors", carry={"prices": pricebook(body)})])
+            prices = pricebook(body, ctx.observed_at)
+            return Page(follow=[Call(FLAVORS_PATH, tag="flavors", carry={"prices": prices})])
         prices = response.call.carry.get("prices")
         if prices is None:
             raise ValueError("a flavors answer arrived without the pricebook it is priced from")
@@ -95,11 +100,33 @@ class HyperstackAdapter(ProviderAdapter):
         )
 
 
-def pricebook(body: object) -> dict[str, str]:
-    """``{resource name: hourly USD value}`` from the pricebook array."""
+def pricebook(body: object, now: datetime) -> dict[str, str]:
+    """``{resource name: hourly USD value}`` of the entries in force at ``now``.
+
+    An entry applies from ``start_time`` (none: always) until ``end_time`` (none: open-ended);
+    where several apply, the one that started last wins. ``value`` is what is charged, after
+    any discount (``discount_applied``); ``original_value`` is the list price and is not used.
+    """
     if not isinstance(body, list):
         raise ValueError("the pricebook is not a JSON array")
-    return {str(item["name"]): str(item["value"]) for item in body}
+    in_force: dict[str, tuple[datetime, str]] = {}
+    for item in body:
+        start, end = _time(item.get("start_time")), _time(item.get("end_time"))
+        if (start is not None and start > now) or (end is not None and end <= now):
+            continue
+        since = start or datetime.min.replace(tzinfo=UTC)
+        name = str(item["name"])
+        if name not in in_force or since >= in_force[name][0]:
+            in_force[name] = (since, str(units.decimal(item["value"])))
+    return {name: value for name, (_, value) in in_force.items()}
+
+
+def _time(value: object) -> datetime | None:
+    """A pricebook time (ISO 8601, UTC when it names no zone), or ``None`` when absent."""
+    if value in (None, ""):
+        return None
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def region_country(region: str) -> str | None:

@@ -87,11 +87,11 @@ def test_per_gpu_pricebook_values_become_per_vm_prices(value: Decimal, count: in
 
 
 def test_the_pricebook_follow_up_carries_every_price() -> None:
-    body = [{"id": 1, "name": "L40", "value": "1.00"}, {"id": 2, "name": "Cloud-SSD", "value": "0.000082"}]
+    body = [{"id": 1, "name": "L40", "value": 1.00}, {"id": 2, "name": "Cloud-SSD", "value": 0.000082}]
     page = HyperstackAdapter().parse(Response(Call("/v1/pricebook"), 200, {}, json.dumps(body).encode()), CTX)
     [follow] = page.follow
     assert page.records == [] and follow.path == FLAVORS_PATH
-    assert follow.carry == {"prices": {"L40": "1.00", "Cloud-SSD": "0.000082"}}
+    assert follow.carry == {"prices": {"L40": "1.0", "Cloud-SSD": "0.000082"}}
 
 
 def test_a_flavors_answer_without_prices_or_with_status_false_is_refused() -> None:
@@ -104,7 +104,21 @@ def test_a_flavors_answer_without_prices_or_with_status_false_is_refused() -> No
 
 def test_a_pricebook_that_is_not_an_array_is_refused() -> None:
     with pytest.raises(ValueError):
-        pricebook({"data": []})
+        pricebook({"data": []}, CTX.observed_at)
+
+
+def test_the_price_in_force_now_is_kept() -> None:
+    # Hyperstack's pricebook entries (PricebookModel: value, original_value, discount_applied,
+    # start_time, end_time) hold a price for a time window: H100-80G-SXM5 at 2.10 until
+    # 2026-01-01 and 2.40 from then on; the H100-80G-PCIe at 2.20 only from 2099. RTX-A6000 is
+    # charged 0.50 now (discount_applied, original_value 0.60 the list price). The price in force
+    # on 2026-11-26 is what a VM costs: 2.40, 1.90 and 0.50.
+    assert HyperstackAdapter.recordings is not None
+    body = json.loads(HyperstackAdapter.recordings.joinpath("pricebook.json").read_text())
+    prices = pricebook(body, CTX.observed_at)
+    assert (prices["H100-80G-SXM5"], prices["H100-80G-PCIe"], prices["RTX-A6000"]) == ("2.4", "1.9", "0.5")
+    before = pricebook(body, datetime(2025, 7, 1, tzinfo=UTC))
+    assert before["H100-80G-SXM5"] == "2.1" and "RTX-A6000" not in before
 
 
 @pytest.mark.parametrize("region, country", [("CANADA-1", "CA"), ("NORWAY-1", "NO"), ("US-1", "US"), ("MARS-1", None)])

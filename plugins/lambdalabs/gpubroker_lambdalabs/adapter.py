@@ -52,6 +52,7 @@ class LambdaCloudAdapter(ProviderAdapter):
         request_timeout_s=10,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(INSTANCE_TYPES_PATH)]

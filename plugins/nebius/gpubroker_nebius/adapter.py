@@ -57,6 +57,7 @@ class NebiusAdapter(ProviderAdapter):
         request_timeout_s=10,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [list_call(code) for code in REGIONS]

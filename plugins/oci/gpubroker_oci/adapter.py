@@ -43,6 +43,7 @@ class OciAdapter(ProviderAdapter):
         request_timeout_s=30,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PATH, params={"currencyCode": "USD"})]

@@ -44,6 +44,7 @@ class OvhCloudAdapter(ProviderAdapter):
         request_timeout_s=60,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PATH, params={"ovhSubsidiary": code}, tag=code) for code in SUBSIDIARIES]

@@ -76,6 +76,7 @@ class PaperspaceAdapter(ProviderAdapter):
         rate_limit_per_minute=240,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [

@@ -37,6 +37,7 @@ class ReplicateAdapter(ProviderAdapter):
         rate_limit_per_minute=3000,  # documented limit for every endpoint except creating predictions
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PATH)]

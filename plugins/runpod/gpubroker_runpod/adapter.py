@@ -50,6 +50,7 @@ class RunpodAdapter(ProviderAdapter):
         request_timeout_s=15,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(GRAPHQL_PATH, method="POST", json={"operationName": OPERATION, "query": QUERY, "variables": {}})]

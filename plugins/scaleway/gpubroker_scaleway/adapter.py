@@ -70,6 +70,7 @@ class ScalewayAdapter(ProviderAdapter):
         request_timeout_s=10,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [servers_call(zone) for zone in ZONES]

@@ -43,6 +43,7 @@ class SeewebAdapter(ProviderAdapter):
         request_timeout_s=15,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PLANS, tag="plans")]

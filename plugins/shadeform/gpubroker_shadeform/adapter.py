@@ -39,6 +39,7 @@ class ShadeformAdapter(ProviderAdapter):
         request_timeout_s=20,  # the unfiltered catalogue is one large answer
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         # No filters: unavailable types are listed too, so they can be shown as unavailable.

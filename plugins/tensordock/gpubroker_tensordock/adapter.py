@@ -44,6 +44,7 @@ class TensorDockAdapter(ProviderAdapter):
         request_timeout_s=20,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(HOSTNODES_PATH, tag="hostnodes")]

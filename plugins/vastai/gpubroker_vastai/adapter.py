@@ -1,9 +1,11 @@
 """Vast.ai: one search of rentable on-demand offers (``POST /api/v0/bundles/``).
 
 Vast reports the whole instance's on-demand price in ``dph_total`` ($/hour, including the disk
-asked for in ``allocated_storage``) and the lowest interruptible bid in ``min_bid`` ($/hour),
-GPU memory in MiB, system memory in MB, and the location as ``"Region, CC"``. The search needs
-no API key; when one is configured it is sent as a bearer token. Facts and sources are in
+asked for in ``allocated_storage``) and the lowest interruptible bid in ``min_bid`` ($/hour,
+without storage), GPU memory in MiB, system memory in MB (the offer's share of the machine),
+and the location as ``"Region, CC"``. Both prices are put on one basis: storage included, so the
+spot price is ``min_bid + storage_total_cost``. The search needs no API key; when one is
+configured it is sent as a bearer token. Facts and sources are in ``README.md`` and
 ``VAST_API_NOTES.md`` beside this package.
 """
 
@@ -36,6 +38,7 @@ class VastAdapter(ProviderAdapter):
         rate_limit_per_minute=30,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         query = {
@@ -68,6 +71,7 @@ class VastAdapter(ProviderAdapter):
         gpu_name = str(record["gpu_name"])
         region, country = _location(record.get("geolocation"))
         min_bid = record.get("min_bid")
+        storage = Decimal(str(record["storage_total_cost"]))
         return ctx.offer(
             provider_offer_id=record["id"],
             name=f"{gpu_count}x {gpu_name}",
@@ -75,7 +79,7 @@ class VastAdapter(ProviderAdapter):
             gpu_count=gpu_count,
             gpu_memory_gb=round(float(record["gpu_ram"]) / MB_PER_GB, 1),
             price_per_hour=Decimal(str(record["dph_total"])),
-            spot_price=Decimal(str(min_bid)) if min_bid else None,
+            spot_price=Decimal(str(min_bid)) + storage if min_bid else None,
             vcpus=_number(record.get("cpu_cores_effective")),
             ram_gb=_scaled(record.get("cpu_ram"), MB_PER_GB),
             storage_gb=ALLOCATED_STORAGE_GB,

@@ -43,7 +43,8 @@ def test_units_and_prices_follow_vasts_documentation() -> None:
         offer = adapter.normalise(record, CTX)
         assert offer is not None
         assert offer.price_per_hour == Decimal(str(record["dph_total"])).quantize(Decimal("0.000001")).normalize()
-        assert offer.spot_price == Decimal(str(record["min_bid"])).quantize(Decimal("0.000001")).normalize()
+        spot = Decimal(str(record["min_bid"])) + Decimal(str(record["storage_total_cost"]))
+        assert offer.spot_price == spot.quantize(Decimal("0.000001")).normalize()
         assert offer.gpu_memory_gb == round(record["gpu_ram"] / 1024, 1)
         assert offer.gpu_count == record["num_gpus"]
         assert offer.storage_gb == ALLOCATED_STORAGE_GB
@@ -133,3 +134,30 @@ async def test_error_answers_are_typed(replay_server, scenario: str, error: type
 def test_an_answer_without_offers_is_refused() -> None:
     with pytest.raises(KeyError):
         VastAdapter().parse(Response(Call("/api/v0/bundles/", "POST"), 200, {}, b'{"error": "x"}', "vastai"), CTX)
+
+
+def test_spot_price_includes_storage_like_the_on_demand_price() -> None:
+    # Vast's search documents dph_total as the offer's $/hour with the requested storage
+    # (allocated_storage) and min_bid as the lowest interruptible bid, which is for the machine
+    # without storage; storage_total_cost is that storage's $/hour (OpenAPI search_offers.yaml,
+    # example: dph_base 0.123456 + storage_total_cost 0.123456 ~ dph_total 0.234567). The first
+    # recorded offer: dph_base 0.126667 + storage 0.001852 = dph_total 0.128519, min_bid 0.08,
+    # so the interruptible price with the same 10 GB of storage is 0.08 + 0.001852 = 0.081852.
+    record = next(r for r in recorded_offers() if r["id"] == 29904418)
+    offer = VastAdapter().normalise(record, CTX)
+    assert offer is not None and offer.storage_gb == ALLOCATED_STORAGE_GB == 10
+    assert offer.price_per_hour == Decimal("0.128519")
+    assert offer.spot_price == Decimal("0.081852")
+
+
+def test_system_memory_is_the_offers_share_as_reported() -> None:
+    # cpu_ram is "CPU RAM in MB" (search_offers.yaml) for the offer, already its share of the
+    # machine: Vast splits a machine's CPUs and RAM between offers in proportion to their GPUs,
+    # and publishes the offer's share of cores as cpu_cores_effective beside the machine's
+    # cpu_cores, but no second RAM figure. Scaling cpu_ram again by cpu_cores_effective /
+    # cpu_cores (as some readers do) would count the share twice: a quarter of a 256-thread
+    # machine (cpu_cores_effective 64, gpu_frac 0.25) reporting 128,902 MB has about 126 GB.
+    record = {**recorded_offers()[0], "cpu_cores": 256, "cpu_cores_effective": 64.0, "gpu_frac": 0.25}
+    record["cpu_ram"] = 128902
+    offer = VastAdapter().normalise(record, CTX)
+    assert offer is not None and (offer.vcpus, offer.ram_gb) == (64, 125.9)

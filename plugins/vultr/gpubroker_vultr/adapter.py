@@ -49,6 +49,7 @@ class VultrAdapter(ProviderAdapter):
         request_timeout_s=15,
     )
     recordings = files(__package__).joinpath("recordings")
+    schemas = files(__package__).joinpath("schemas")
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [

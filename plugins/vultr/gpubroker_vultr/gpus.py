@@ -4,7 +4,9 @@ Cloud GPU plans (``vcg``) give ``gpu_type`` (``NVIDIA_A100``) and ``gpu_vram_gb`
 of the whole plan: a fraction of one card (``vcg-a100-1c-6g-4vram``), one card or several. The
 number of cards is that memory over one card's; Vultr sells one memory size of each card, listed
 here from its GPU pages. Bare-metal plans carry no GPU fields; their id names the count and card
-(``vbm-112c-2048gb-8-h100-gpu``; no count means one, as in ``vbm-72c-480gb-gh200-gpu``).
+(``vbm-112c-2048gb-8-h100-gpu``; no count means one, as in ``vbm-72c-480gb-gh200-gpu``). One
+token is not the card's name: ``l40`` in ``vbm-64c-2048gb-8-l40-gpu`` is Vultr's 8 x L40S
+server (``METAL_CARDS``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ CARD_MEMORY_GB = {
     "A16": 16, "A40": 48, "A100": 80, "L40S": 48, "H100": 80, "H200": 141, "GH200": 96,
     "B200": 180, "MI300X": 192, "MI325X": 256, "MI355X": 288,
 }  # fmt: skip
+METAL_CARDS = {"l40": "L40S"}
+"""Bare-metal id tokens that are not the card's name, from Vultr's bare-metal GPU pages."""
 ARM_CARDS = frozenset({"GH200", "GB200"})
 """Grace Hopper/Blackwell superchips: the host CPU is an Arm Neoverse (Grace)."""
 
@@ -40,8 +44,10 @@ def cloud_gpu(gpu_type: str, vram_gb: float) -> tuple[int, float]:
 
 
 def metal_gpu(plan_id: str) -> tuple[str, int] | None:
-    """(card as written in the id, count) for a bare-metal GPU plan id, ``None`` for a CPU plan."""
+    """(card, count) for a bare-metal GPU plan id, ``None`` for a CPU plan. The card is the id's
+    token as written, or the real card where the token is not its name (``METAL_CARDS``)."""
     match = _METAL_ID.match(plan_id)
     if match is None:
         return None
-    return match.group(2), int(match.group(1) or 1)
+    token = match.group(2)
+    return METAL_CARDS.get(token, token), int(match.group(1) or 1)

@@ -104,7 +104,8 @@ def test_gpu_count_is_plan_memory_over_one_cards(card: str, cards: int, fraction
     [
         ("vbm-64c-2048gb-8-a100-gpu", ("a100", 8)),
         ("vbm-72c-480gb-gh200-gpu", ("gh200", 1)),
-        ("vbm-64c-2048gb-l40-gpu", ("l40", 1)),
+        ("vbm-64c-2048gb-l40-gpu", ("L40S", 1)),
+        ("vbm-64c-2048gb-8-l40-gpu", ("L40S", 8)),
         ("vbm-24c-256gb-amd", None),
         ("vbm-4c-32gb", None),
     ],
@@ -137,3 +138,23 @@ def test_recordings_hold_both_lists() -> None:
     assert VultrAdapter.recordings is not None
     paths = {x.path for x in Recordings(VultrAdapter.recordings).exchanges()}
     assert paths == {"/v2/plans", "/v2/plans-metal"}
+
+
+def test_the_l40_bare_metal_plan_is_eight_l40s() -> None:
+    # Vultr's bare-metal plan vbm-64c-2048gb-8-l40-gpu is its "8 x NVIDIA L40S" server (Vultr
+    # Bare Metal GPU page and pricing: 8 x L40S 48 GB, 64 cores, 2,048 GB RAM); the id's "l40"
+    # token is not the older L40 card.
+    record = {"kind": "metal", "plan": plan("plans_metal.json", "vbm-64c-2048gb-8-l40-gpu"), "location": "ewr"}
+    offer = VultrAdapter().normalise(record, CTX)
+    assert offer is not None
+    assert (offer.gpu_type, offer.gpu_count, offer.gpu_memory_gb) == ("L40S", 8, 48)
+    assert (offer.vcpus, offer.ram_gb) == (128, 2048)
+
+
+def test_the_b200_bare_metal_plan_has_its_public_id() -> None:
+    # Vultr's 8 x B200 bare-metal plan is vbm-256c-3072gb-8-b200-gpu (3,072 GB of RAM), as its
+    # plan list publishes it; 8 x B200 with 180 GB each (Vultr's B200 page).
+    record = {"kind": "metal", "plan": plan("plans_metal.json", "vbm-256c-3072gb-8-b200-gpu"), "location": "dfw"}
+    offer = VultrAdapter().normalise(record, CTX)
+    assert offer is not None
+    assert (offer.gpu_type, offer.gpu_count, offer.gpu_memory_gb, offer.ram_gb) == ("B200", 8, 180, 3072)
