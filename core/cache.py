@@ -19,11 +19,10 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from gpubroker.core.redis_pool import shared_redis
+from gpubroker.core.redis_pool import RETRY_AFTER_FAILURE_S, shared_redis
 
 log = logging.getLogger(__name__)
 
-REDIS_BACKOFF_S = 5.0
 EARLY_EXPIRY_BETA = 1.0
 
 
@@ -175,6 +174,6 @@ class TwoTierCache:
             "Redis unavailable (%s: %s); serving from the in-process cache for %.0fs",
             type(exc).__name__,
             exc,
-            REDIS_BACKOFF_S,
+            RETRY_AFTER_FAILURE_S,
         )
-        self._redis_down_until = self._clock() + REDIS_BACKOFF_S
+        self._redis_down_until = self._clock() + RETRY_AFTER_FAILURE_S

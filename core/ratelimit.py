@@ -6,26 +6,34 @@ A request is admitted while that estimate is below the limit. This smooths burst
 edges (a fixed window would allow twice the limit across one)
 while each check stays one atomic Lua call touching two keys.
 
-When Redis is unreachable the limiter falls back to the same algorithm in this process: each
-instance then enforces the limit on its own (so a client spread over N instances may get up to
-N times the limit) until Redis answers again. That degraded mode is logged, never an outage.
+When Redis is unreachable the limiter falls back to the same algorithm in this process, each
+instance enforcing its share of the limit: the limit divided by the number of live instances,
+which every instance records in Redis while it is up (``keep_presence``) and which the last
+count seen stands for during an outage. A client spread over the instances (as a load balancer
+spreads it) then gets the limit in all; a client whose traffic lands on one instance gets only
+that instance's share until Redis answers again. The degraded mode is logged, never an outage,
+and the limiter tries Redis again a second after it failed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gpubroker.core.redis_pool import shared_redis
+from gpubroker.core.redis_pool import RETRY_AFTER_FAILURE_S, shared_redis
 
 log = logging.getLogger(__name__)
 
 WINDOW_MS = 1000
-REDIS_BACKOFF_S = 5.0
 FAILURES_BEFORE_BACKOFF = 3
+PRESENCE_EVERY_S = 2.0
+PRESENCE_TTL_S = 10.0
+"""An instance that has not said it is live for this long no longer counts."""
 
 _SCRIPT = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -61,6 +69,9 @@ class SlidingWindowLimiter:
         self._prefix = prefix
         self._clock = clock
         self._local: dict[tuple[str, int, int], int] = {}
+        self.instance_id = secrets.token_hex(6)
+        self.instances = 1
+        """Live gateway instances, as last seen in Redis: the divisor of each limit while Redis is away."""
         self._redis = None
         self._script = None
         self._redis_down_until = 0.0
@@ -94,12 +105,33 @@ class SlidingWindowLimiter:
                 self._failures += 1
                 if self._failures >= FAILURES_BEFORE_BACKOFF:  # not one slow answer: Redis is away
                     log.warning(
-                        "rate limits: Redis unavailable (%s); limiting per instance for %.0fs",
+                        "rate limits: Redis unavailable (%s); each of %d instances enforces its share for %.0fs",
                         type(exc).__name__,
-                        REDIS_BACKOFF_S,
+                        self.instances,
+                        RETRY_AFTER_FAILURE_S,
                     )
-                    self._redis_down_until = self._clock() + REDIS_BACKOFF_S
-        return self._check_locally(identity, limit, elapsed, now_ms, window_ms)
+                    self._redis_down_until = self._clock() + RETRY_AFTER_FAILURE_S
+        share = max(1, limit // max(1, self.instances))
+        return self._check_locally(identity, share, elapsed, now_ms, window_ms)
+
+    async def keep_presence(self, every_s: float = PRESENCE_EVERY_S) -> None:
+        """Say in Redis that this instance is live, and learn how many are, every ``every_s``."""
+        if self._redis is None:
+            return
+        key = f"{self._prefix}instances"
+        while True:
+            now = self._clock()
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.zadd(key, {self.instance_id: now})
+                    pipe.zremrangebyscore(key, "-inf", now - PRESENCE_TTL_S)
+                    pipe.zcard(key)
+                    pipe.expire(key, int(PRESENCE_TTL_S * 6))
+                    _, _, live, _ = await pipe.execute()
+                self.instances = max(1, int(live))
+            except Exception as exc:  # keep the last count: it is what the outage is shared by
+                log.debug("rate limits: could not record this instance's presence (%s)", type(exc).__name__)
+            await asyncio.sleep(every_s)
 
     def _check_locally(self, identity: str, limit: int, elapsed: int, now_ms: int, window_ms: int) -> Decision:
         if len(self._local) > 100_000:  # drop windows that can no longer matter

@@ -14,6 +14,9 @@ from typing import Any
 MAX_CONNECTIONS = 128
 TIMEOUT_S = 1.0
 POOL_WAIT_S = 1.0
+RETRY_AFTER_FAILURE_S = 1.0
+"""How long the cache and the rate limiter leave Redis alone after it failed them: short, so
+they use it again within about a second of its return."""
 
 
 def shared_redis(url: str) -> Any:

@@ -26,12 +26,19 @@ MAX_STALE_S = 3600.0
 class SecretStore(Protocol):
     async def credentials(self, provider: str) -> Credentials: ...
 
+    def cache_note(self, provider: str) -> str | None:
+        """Why the provider's last credentials came from the cache (the store was away), with
+        how long they may still serve; None when they were read fresh."""
+
 
 class EnvSecretStore:
     """``GPUBROKER_SECRET_<PROVIDER>_<NAME>=value`` for each credential."""
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
+
+    def cache_note(self, provider: str) -> str | None:
+        return None
 
     async def credentials(self, provider: str) -> Credentials:
         prefix = f"GPUBROKER_SECRET_{provider.upper()}_"
@@ -65,6 +72,10 @@ class VaultSecretStore:
         self._max_stale_s = max_stale_s
         self._clock = clock
         self._cache: dict[str, tuple[float, Credentials]] = {}
+        self._notes: dict[str, str] = {}
+
+    def cache_note(self, provider: str) -> str | None:
+        return self._notes.get(provider)
 
     async def credentials(self, provider: str) -> Credentials:
         try:
@@ -73,6 +84,7 @@ class VaultSecretStore:
             return self._cached(provider, reason=_describe(exc))
         creds = Credentials(values)
         self._cache[provider] = (self._clock(), creds)
+        self._notes.pop(provider, None)
         return creds
 
     def _read(self, provider: str) -> dict[str, str]:
@@ -85,10 +97,15 @@ class VaultSecretStore:
             raise CredentialsUnavailable(f"Vault unavailable and no cached credentials for {provider}: {reason}")
         age = self._clock() - cached[0]
         if age > self._max_stale_s:
+            self._notes.pop(provider, None)
             raise CredentialsUnavailable(
                 f"Vault unavailable for {provider} and cached credentials are {age:.0f}s old "
                 f"(limit {self._max_stale_s:.0f}s): {reason}"
             )
+        self._notes[provider] = (
+            f"Vault unavailable ({reason}); polling on credentials read {age:.0f}s ago, "
+            f"good for {self._max_stale_s - age:.0f}s more"
+        )
         return cached[1]
 
 

@@ -10,9 +10,11 @@ by its owner only.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -50,15 +52,22 @@ class VaultKV:
         self._mount = mount
         self._renew_at: float | None = None  # monotonic time to renew the token; None: never
         self._token_known = False
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vault")
 
     async def read(self, path: str) -> dict[str, str] | None:
-        return await asyncio.to_thread(_unavailable_as_error, self.read_now, path)
+        return await self._off_loop(self.read_now, path)
 
     async def write(self, path: str, values: dict[str, str]) -> None:
-        await asyncio.to_thread(_unavailable_as_error, self._write, path, values)
+        await self._off_loop(self._write, path, values)
 
     async def delete(self, path: str) -> None:
-        await asyncio.to_thread(_unavailable_as_error, self._delete, path)
+        await self._off_loop(self._delete, path)
+
+    async def _off_loop(self, work: Callable[..., T], *args: object) -> T:
+        """On the vault's own few threads: a vault that hangs cannot take the threads other work
+        needs (each call gives up after the client's timeout)."""
+        call = functools.partial(_unavailable_as_error, work, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def read_now(self, path: str) -> dict[str, str] | None:
         """Blocking read, for callers already off the event loop; None when nothing is stored."""
@@ -136,14 +145,12 @@ class LocalKV:
 
 
 def _unavailable_as_error(work: Callable[..., T], *args: object) -> T:
-    """``work(*args)``, a vault that cannot be reached or that refuses turned into
-    ``VaultUnavailable`` (a missing path is not an error: reads answer None)."""
-    import hvac.exceptions
-    import requests
-
+    """``work(*args)``, any failure of the vault or of reaching it (refused, timed out, an error
+    status, a garbled answer while it starts) turned into ``VaultUnavailable``; a missing path is
+    not a failure (reads answer None)."""
     try:
         return work(*args)
-    except (requests.RequestException, hvac.exceptions.VaultError) as exc:
+    except Exception as exc:
         raise VaultUnavailable(f"the vault did not answer: {type(exc).__name__}") from exc
 
 

@@ -6,20 +6,33 @@ until PostgreSQL refused everyone. With the pool (``settings.database_config``) 
 closed by Django goes back to the pool, so every piece of database work here ends by closing its
 thread's connection. A database that is down or a pool with no free connection in time is a
 ``DatabaseUnavailable``, which the API answers as a 503 with ``Retry-After``.
+
+The work runs on threads of its own, as many as the pool has connections (more would only wait
+for one), so a database that hangs cannot take the threads other work needs. After a failure,
+further work fails at once for ``PROBE_EVERY_S`` while one call at a time probes whether the
+database is back: an outage costs each request a refusal, not a wait.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 RETRY_AFTER_S = 3
+PROBE_EVERY_S = 1.0
+
+_down_until = 0.0
+_probing = False
 
 
 class DatabaseUnavailable(Exception):
@@ -33,7 +46,12 @@ def release() -> None:
 
 
 async def run(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """``work(*args, **kwargs)`` in a worker thread, its connection released afterwards."""
+    """``work(*args, **kwargs)`` in a database thread, its connection released afterwards."""
+    global _down_until, _probing
+    if time.monotonic() < _down_until or (_down_until and _probing):
+        raise DatabaseUnavailable("the database was unreachable moments ago")
+    probe = bool(_down_until)
+    _probing = probe
 
     def call() -> T:
         try:
@@ -43,9 +61,34 @@ async def run(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         finally:
             release()
 
-    return await sync_to_async(call, thread_sensitive=False)()
+    try:
+        result = await asyncio.get_running_loop().run_in_executor(_executor(), call)
+    except DatabaseUnavailable:
+        _down_until = time.monotonic() + PROBE_EVERY_S
+        raise
+    finally:
+        if probe:
+            _probing = False
+    _down_until = 0.0
+    return result
+
+
+@functools.cache
+def _executor() -> ThreadPoolExecutor:
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {})
+    return ThreadPoolExecutor(max_workers=int(pool.get("max_size", 4)), thread_name_prefix="database")
 
 
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def pool_stats() -> dict[str, int] | None:
+    """The connection pool's figures (size, available, waiting, ...), None without a pool."""
+    pool = getattr(connections["default"], "pool", None)
+    if pool is None:
+        return None
+    stats = pool.get_stats()
+    keys = ("pool_size", "pool_available", "requests_waiting", "connections_errors", "requests_errors")
+    return {key: int(stats.get(key, 0)) for key in keys}

@@ -1,4 +1,5 @@
-"""Operational endpoints: ``/health`` (per-provider status) and ``/metrics`` (Prometheus)."""
+"""Operational endpoints: ``/health`` (per-provider status), ``/ready`` (may this instance take
+traffic) and ``/metrics`` (Prometheus)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from gpubroker.gateway import db
 from gpubroker.gateway.identity.access import Access, allow
 from gpubroker.gateway.runtime import current
 
@@ -25,6 +27,7 @@ async def health(request: HttpRequest) -> HttpResponse:
         "offers": len(runtime.catalog.offers),
         "catalog": {"fingerprint": runtime.catalog.fingerprint, "version": runtime.catalog.version},
         "bus": "kafka" if runtime.settings.kafka_bootstrap else "in-process",
+        "database": {"pool": db.pool_stats()},
         "cache": {
             "redis": runtime.cache.redis_available,
             "warmed": runtime.warmed,
@@ -46,6 +49,15 @@ async def health(request: HttpRequest) -> HttpResponse:
         ],
     }
     return HttpResponse(orjson.dumps(body), content_type="application/json")
+
+
+@allow(Access.OPEN, "GET", "HEAD")
+async def ready(request: HttpRequest) -> HttpResponse:
+    """Readiness: 200 once this instance may take traffic, 503 with the reasons before (and while
+    it stops). Liveness is ``/health``."""
+    reasons = current().readiness()
+    body = orjson.dumps({"ready": not reasons, "reasons": reasons})
+    return HttpResponse(body, status=503 if reasons else 200, content_type="application/json")
 
 
 @allow(Access.OPEN, "GET", "HEAD")

@@ -111,9 +111,24 @@ class GatewayRuntime:
         self._tasks.append(asyncio.create_task(self.hub.beat(), name="heartbeat"))
         self._tasks.append(asyncio.create_task(self._refresh_on_change(), name="refresh"))
         self._tasks.append(asyncio.create_task(retention.run_periodically(self.settings), name="retention"))
+        self._tasks.append(asyncio.create_task(self.limiter.keep_presence(), name="presence"))
         if self.run_workers:
             await self._start_workers()
         _current = self
+
+    def readiness(self) -> list[str]:
+        """Why this instance should not take traffic yet (or any more); empty when ready: the
+        catalogue has caught up with the bus and the stream consumer is live, so a subscriber
+        never misses a change that REST already shows."""
+        reasons = []
+        if self._stop.is_set():
+            reasons.append("stopping")
+        if not self.changes.live:
+            reasons.append("the catalogue is still catching up with the bus")
+        ingest = next((task for task in self._tasks if task.get_name() == "ingest"), None)
+        if ingest is None or ingest.done():
+            reasons.append("the bus consumer is not running")
+        return reasons
 
     def index(self) -> OfferIndex:
         """The catalogue snapshot queries run on: rebuilt when the catalogue has changed, at most

@@ -36,6 +36,8 @@ def database_config(url: str | None) -> dict[str, Any]:
         "CONN_HEALTH_CHECKS": True,  # the pool checks a connection before handing it out
         "OPTIONS": {
             "application_name": "gpubroker-gateway",
+            # A statement or a lock wait is bounded, so no request holds a pooled connection for long.
+            "options": "-c statement_timeout=10000 -c lock_timeout=3000",
             "connect_timeout": max(1, round(GPUBROKER.database_timeout_s)),
             "pool": {
                 "min_size": 1,
@@ -43,6 +45,10 @@ def database_config(url: str | None) -> dict[str, Any]:
                 "timeout": GPUBROKER.database_timeout_s,
                 "max_idle": 60,
                 "max_lifetime": 1800,
+                # Give up reconnecting in the background after 2 s: the next request then starts a
+                # fresh attempt at once, instead of waiting out a backoff that doubles to seconds,
+                # so the gateway uses PostgreSQL again within moments of its return.
+                "reconnect_timeout": 2.0,
             },
         },
     }

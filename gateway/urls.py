@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v2/", api.urls),
     path("internal/v1/", internal_api.urls),
     path("health", ops.health),
+    path("ready", ops.ready),
     path("metrics", ops.metrics),
 ]
 

@@ -21,9 +21,31 @@ class HealthFile:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def write(self, *, healthy: bool, reason: str | None, interval_s: float, outbox: int) -> None:
+    def write(
+        self,
+        *,
+        healthy: bool,
+        reason: str | None,
+        interval_s: float,
+        outbox: int,
+        outbox_oldest_s: float = 0.0,
+        credentials: str | None = None,
+        polled_at: float | None = None,
+    ) -> None:
+        """``polled_at``: when the last poll ended (what tells a stuck worker); the report itself
+        is also rewritten between polls when the outbox changes."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        body = {"healthy": healthy, "reason": reason, "interval_s": interval_s, "outbox": outbox, "at": time.time()}
+        now = time.time()
+        body = {
+            "healthy": healthy,
+            "reason": reason,
+            "interval_s": interval_s,
+            "outbox": outbox,
+            "outbox_oldest_s": round(outbox_oldest_s, 1),
+            "credentials": credentials,
+            "polled_at": now if polled_at is None else polled_at,
+            "at": now,
+        }
         partial = self.path.with_suffix(".tmp")
         partial.write_bytes(orjson.dumps(body))
         os.replace(partial, self.path)  # readers never see half a file
@@ -36,9 +58,13 @@ class HealthFile:
             return False, f"no health report at {self.path} yet (has the worker started?)"
         except orjson.JSONDecodeError:
             return False, f"unreadable health report at {self.path}"
-        age = (now if now is not None else time.time()) - float(body["at"])
+        age = (now if now is not None else time.time()) - float(body.get("polled_at", body["at"]))
         if age > float(body["interval_s"]) * STUCK_AFTER_INTERVALS + STUCK_GRACE_S:
             return False, f"no poll reported for {age:.0f}s; the worker looks stuck"
         if not body["healthy"]:
             return False, f"last poll failed: {body['reason']}"
-        return True, f"healthy; last poll {age:.0f}s ago; {body['outbox']} records waiting for the bus"
+        waiting = f"{body['outbox']} records waiting for the bus"
+        if body["outbox"]:
+            waiting += f" (the oldest for {float(body.get('outbox_oldest_s', 0)):.0f}s)"
+        note = f"; {body['credentials']}" if body.get("credentials") else ""
+        return True, f"healthy; last poll {age:.0f}s ago; {waiting}{note}"

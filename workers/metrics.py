@@ -26,3 +26,6 @@ CIRCUIT_TRANSITIONS = Counter(
     "gpubroker_worker_circuit_transitions_total", "Circuit breaker transitions by new state.", ["provider", "state"]
 )
 OUTBOX = Gauge("gpubroker_worker_outbox_records", "Records waiting in the outbox for the bus.", ["provider"])
+OUTBOX_OLDEST = Gauge(
+    "gpubroker_worker_outbox_oldest_seconds", "How long the oldest record in the outbox has waited.", ["provider"]
+)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 JITTER = 0.1
 SHARD_HEADER = "gpubroker-shard"
 OUTBOX_BACKOFF_S = 5.0
+OUTBOX_REPORT_S = 5.0
+STARTUP_DRAIN_S = 5.0
+SHUTDOWN_DRAIN_S = 10.0
 MAX_QUARANTINED_REPORTED = 50
 """A provider event names at most this many quarantined offers (and counts them all)."""
 
@@ -108,6 +112,9 @@ class ProviderWorker:
         self._source: Source | None = None
         self.healthy = True
         self.last_error: str | None = None
+        self.credentials_note: str | None = None
+        """Why credentials come from the cache (the vault is away), or None."""
+        self._polled_at: float | None = None
 
     async def __aenter__(self) -> ProviderWorker:
         self._session = aiohttp.ClientSession(
@@ -121,14 +128,14 @@ class ProviderWorker:
         self._poller = Poller(self._adapter, transport, retry=self._retry, guards=self.guards, shard=self._shard)
         try:
             await self._restore()
-            await self.outbox.drain()  # what an earlier run could not deliver goes first
+            await self.outbox.drain(timeout_s=STARTUP_DRAIN_S)  # what an earlier run left goes first
         except BaseException:
             await self._session.close()
             raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if not await self.outbox.drain():
+        if not await self.outbox.drain(timeout_s=SHUTDOWN_DRAIN_S):
             log.warning("%s: %d records stay in the outbox for the next start", self.info.name, self.outbox.pending)
         self.outbox.close()
         if self._session is not None:
@@ -163,7 +170,20 @@ class ProviderWorker:
             log.info("%s: resumed with %d published offers", self.info.name, len(self._published))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop`` is set; a poll in flight finishes and is published first."""
+        """Poll until ``stop`` is set; a poll in flight finishes and is published first. The
+        outbox delivers on its own meanwhile (within seconds of the bus's return, whatever the
+        poll interval), and the health report follows it."""
+        delivering = asyncio.create_task(self.outbox.run(stop), name=f"outbox:{self.info.name}")
+        reporting = asyncio.create_task(self._report_outbox(stop), name=f"outbox-report:{self.info.name}")
+        try:
+            await self._poll_until(stop)
+        finally:
+            for task in (delivering, reporting):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _poll_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             if self.outbox.full and not await self.outbox.drain():
                 log.warning("%s: outbox full (%d records); not polling until the bus takes them",
@@ -185,6 +205,7 @@ class ProviderWorker:
                 credentials = await self._secrets.credentials(self.info.name)
             except CredentialsUnavailable as exc:
                 return await self._failed("CredentialsUnavailable", str(exc))
+            self._note_credentials(self._secrets.cache_note(self.info.name))
             register_secrets(credentials.secret_values())
             ctx = PollContext(self.info, self._now(), "live", credentials)
             missing = [spec.name for spec in self.info.credentials if spec.required and spec.name not in credentials]
@@ -295,9 +316,38 @@ class ProviderWorker:
         metrics.CIRCUIT_TRANSITIONS.labels(self.info.name, new.value).inc()
         log.warning("%s: circuit %s -> %s", self.info.name, old.value, new.value)
 
-    def _set_health(self, healthy: bool, reason: str | None) -> None:
+    def _note_credentials(self, note: str | None) -> None:
+        """Say, once per change, when credentials come from the cache because the vault is away."""
+        if note is not None and self.credentials_note is None:
+            log.warning("%s: %s", self.info.name, note)
+        elif note is None and self.credentials_note is not None:
+            log.info("%s: credentials read from the vault again", self.info.name)
+        self.credentials_note = note
+
+    def _set_health(self, healthy: bool, reason: str | None, *, polled: bool = True) -> None:
         self.healthy, self.last_error = healthy, reason
+        if polled:
+            self._polled_at = time.time()
         self.health.write(
-            healthy=healthy, reason=reason, interval_s=self.info.poll_interval_s, outbox=self.outbox.pending
+            healthy=healthy,
+            reason=reason,
+            interval_s=self.info.poll_interval_s,
+            outbox=self.outbox.pending,
+            outbox_oldest_s=self.outbox.oldest_age_s(),
+            credentials=self.credentials_note,
+            polled_at=self._polled_at,
         )
         metrics.OUTBOX.labels(self.info.name).set(self.outbox.pending)
+        metrics.OUTBOX_OLDEST.labels(self.info.name).set(self.outbox.oldest_age_s())
+
+    async def _report_outbox(self, stop: asyncio.Event) -> None:
+        """Keep the health report and metrics current about the outbox between polls (a worker
+        polled hourly would otherwise report a backlog an hour late)."""
+        reported = (self.outbox.pending, 0)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=OUTBOX_REPORT_S)
+            now = (self.outbox.pending, int(self.outbox.oldest_age_s()) // int(OUTBOX_REPORT_S))
+            if now != reported and self._polled_at is not None:
+                self._set_health(self.healthy, self.last_error, polled=False)
+                reported = now

@@ -9,6 +9,7 @@ instances (for work that must happen once, not once per instance).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -17,6 +18,8 @@ from gpubroker.core.errors import GpubrokerError
 from gpubroker.core.settings import Settings
 
 Headers = Sequence[tuple[str, bytes]]
+Delivery = asyncio.Future[object]
+"""A published record's fate: done when the bus has acknowledged it (or failed to)."""
 
 
 class BusError(GpubrokerError):
@@ -38,8 +41,9 @@ class Bus(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> None:
-        """Queue a record; it is durable once ``flush`` returns."""
+    async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> Delivery:
+        """Queue a record; it is durable once its ``Delivery`` is done without an exception (a
+        ``BusError``), or once ``flush`` returns."""
 
     async def flush(self) -> None:
         """Wait until every published record is durable; ``BusError`` if any is not."""

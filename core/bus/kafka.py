@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from gpubroker.core.bus import BusError, Headers, Record
+from gpubroker.core.bus import BusError, Delivery, Headers, Record
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class KafkaBus:
         if producer is not None:
             await producer.stop()
 
-    async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> None:
+    async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> Delivery:
         if self._producer is None:
             raise BusError(f"could not queue a record for {topic}: the bus is not started")
         try:
@@ -64,6 +64,7 @@ class KafkaBus:
         except Exception as exc:
             raise BusError(f"could not queue a record for {topic}: {type(exc).__name__}: {exc}") from None
         self._pending.append(future)
+        return future  # type: ignore[no-any-return]
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, []

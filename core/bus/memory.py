@@ -7,7 +7,7 @@ import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 
-from gpubroker.core.bus import Headers, Record
+from gpubroker.core.bus import Delivery, Headers, Record
 from gpubroker.core.events import OFFERS
 
 COMPACTED = frozenset({OFFERS})
@@ -36,7 +36,7 @@ class MemoryBus:
     async def read_compacted(self, topic: str) -> dict[str, Record]:
         return {key: record for key, record in self._compacted.get(topic, {}).items() if key is not None}
 
-    async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> None:
+    async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> Delivery:
         offset = self._offsets.get(topic, 0)
         self._offsets[topic] = offset + 1
         record = Record(topic, key, value, offset, 0, tuple(headers))
@@ -51,6 +51,9 @@ class MemoryBus:
             interested = [queue for topics, queue in members if topic in topics]
             if interested:
                 interested[zlib.crc32((key or "").encode()) % len(interested)].put_nowait(record)
+        delivered: Delivery = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)  # in memory, a published record is as durable as it gets
+        return delivered
 
     async def subscribe(
         self, topics: Sequence[str], *, from_beginning: bool = True, group: str | None = None

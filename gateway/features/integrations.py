@@ -8,10 +8,12 @@ changes), then the row; a row that cannot be written puts the vault back as it w
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 
+from django.db import IntegrityError
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
@@ -27,6 +29,7 @@ from gpubroker.gateway.models import Integration
 from gpubroker.gateway.runtime import current
 from gpubroker.gateway.schemas import Error
 
+log = logging.getLogger(__name__)
 router = Router(tags=["integrations"], auth=Requires(Permission.INTEGRATIONS))
 
 
@@ -73,11 +76,14 @@ async def set_integration(request: HttpRequest, body: IntegrationBody) -> Status
     except VaultUnavailable:
         raise errors.unavailable("the secret store") from None
     try:
-        row, _ = await Integration.objects.aupdate_or_create(
-            user_id=identity.user_id, provider=body.provider, defaults={"fields": sorted(body.credentials)}
-        )
+        row = await _store_row(identity.user_id, body.provider, sorted(body.credentials))
     except Exception:
-        await (vault.write(path, before) if before is not None else vault.delete(path))
+        try:
+            await (vault.write(path, before) if before is not None else vault.delete(path))
+        except VaultUnavailable:  # both stores failed in turn: say so; the operator must reconcile
+            log.error("integration %s of user %s: the row was not written and the vault could not be "
+                      "put back: its credentials may differ from the row", body.provider, identity.user_id)  # fmt: skip
+            raise errors.unavailable("the database") from None
         raise
     await audit.record(request, identity.subject, "integration.set", body.provider)
     return Status(201, _json(row))
@@ -104,6 +110,19 @@ async def delete_integration(request: HttpRequest, provider: str) -> Status[None
     await row.adelete()
     await audit.record(request, identity.subject, "integration.delete", provider)
     return Status(204, None)
+
+
+async def _store_row(user_id: int | None, provider: str, fields: list[str]) -> Integration:
+    """Create or update the row; two requests creating it at once both end as an update."""
+    try:
+        row, _ = await Integration.objects.aupdate_or_create(
+            user_id=user_id, provider=provider, defaults={"fields": fields}
+        )
+    except IntegrityError:  # the other request created it first
+        row, _ = await Integration.objects.aupdate_or_create(
+            user_id=user_id, provider=provider, defaults={"fields": fields}
+        )
+    return row
 
 
 def _json(row: Integration) -> dict[str, Any]:

@@ -5,11 +5,15 @@ Tokens are checked on use, not only when made: a revoked key, a disabled or dele
 changed plan takes effect for every key and token within ``REMEMBER_S`` seconds (5), the time an
 answer is remembered in each gateway instance (revoking a key forgets it at once in the instance
 that revoked it). Lookups run on a pooled connection (``gateway.db``).
+
+While the database is away, an answer this instance had is used for up to ``OUTAGE_GRACE_S``
+(10 minutes), so callers it already knew keep reading offers; a caller it never saw gets a 503.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -18,6 +22,7 @@ from gpubroker.gateway.identity.apikeys import digest
 from gpubroker.gateway.identity.plans import Plan
 
 REMEMBER_S = 5.0
+OUTAGE_GRACE_S = 600.0
 MAX_REMEMBERED = 10_000
 
 K = TypeVar("K")
@@ -38,15 +43,34 @@ class _Remembered(Generic[K, V]):
     def __init__(self) -> None:
         self._entries: dict[K, tuple[float, V]] = {}
 
-    def get(self, key: K) -> tuple[bool, V | None]:
+    def get(self, key: K, *, grace_s: float = 0.0) -> tuple[bool, V | None]:
+        """(known, answer): known while fresh, or up to ``grace_s`` past that."""
         entry = self._entries.get(key)
-        if entry is None or entry[0] <= time.monotonic():
+        if entry is None or entry[0] + grace_s <= time.monotonic():
             return False, None
         return True, entry[1]
 
+    async def lookup(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
+        """The remembered answer, else ``work()``'s (remembered); with the database away, a
+        stale answer within the grace, else ``DatabaseUnavailable``."""
+        known, value = self.get(key)
+        if known:
+            return value  # type: ignore[return-value]
+        try:
+            value = await work()
+        except db.DatabaseUnavailable:
+            known, value = self.get(key, grace_s=OUTAGE_GRACE_S)
+            if not known:
+                raise
+            return value  # type: ignore[return-value]
+        self.put(key, value)
+        return value
+
     def put(self, key: K, value: V) -> None:
         if len(self._entries) >= MAX_REMEMBERED:
-            self._entries.clear()
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > time.monotonic()}
+            if len(self._entries) >= MAX_REMEMBERED:
+                self._entries.clear()
         self._entries[key] = (time.monotonic() + REMEMBER_S, value)
 
     def forget(self, key: K) -> None:
@@ -62,27 +86,15 @@ class Accounts:
     async def by_key(self, key: str) -> KeyOwner | None:
         """Who an API key belongs to; None for an unknown or revoked key or an inactive user."""
         key_digest = digest(key)
-        known, owner = self._keys.get(key_digest)
-        if not known:
-            owner = await db.run(_key_owner, digest=key_digest)
-            self._keys.put(key_digest, owner)
-        return owner
+        return await self._keys.lookup(key_digest, lambda: db.run(_key_owner, digest=key_digest))
 
     async def by_key_id(self, key_id: int) -> KeyOwner | None:
         """The owner of the API key a service token was made from, while the key is valid."""
-        known, owner = self._key_ids.get(key_id)
-        if not known:
-            owner = await db.run(_key_owner, pk=key_id)
-            self._key_ids.put(key_id, owner)
-        return owner
+        return await self._key_ids.lookup(key_id, lambda: db.run(_key_owner, pk=key_id))
 
     async def plan(self, user_id: int) -> Plan | None:
         """The user's plan now; None for a deleted or disabled account."""
-        known, plan = self._plans.get(user_id)
-        if not known:
-            plan = await db.run(_plan, user_id)
-            self._plans.put(user_id, plan)
-        return plan
+        return await self._plans.lookup(user_id, lambda: db.run(_plan, user_id))
 
     def forget_key(self, key_digest: str, key_id: int) -> None:
         self._keys.forget(key_digest)

@@ -29,6 +29,7 @@ import orjson
 
 from gpubroker.core.ratelimit import SlidingWindowLimiter
 from gpubroker.core.settings import Settings
+from gpubroker.gateway.db import RETRY_AFTER_S, DatabaseUnavailable
 from gpubroker.gateway.identity.access import Refusal, Requires
 from gpubroker.gateway.identity.accounts import Accounts
 from gpubroker.gateway.identity.callers import Identity
@@ -123,6 +124,10 @@ class Guard:
             except _TooManyFailures as exc:
                 retry = [(b"retry-after", str(exc.retry_after_s).encode())]
                 return await _refuse(scope, receive, send, 429, str(exc), [*retry, *extra])
+            except DatabaseUnavailable:  # a key or an account could not be looked up
+                retry = [(b"retry-after", str(RETRY_AFTER_S).encode())]
+                message = "the database is unavailable, so credentials cannot be checked; retry shortly"
+                return await _refuse(scope, receive, send, 503, message, [*retry, *extra])
             scope["gpubroker.identity"] = identity
             refusal = self._refusal(requires, identity, scope)
             if refusal is not None:

@@ -105,7 +105,7 @@ def test_a_poll_and_the_push_it_causes_are_one_trace(services: Services, tmp_pat
     env = {**production_env(services, tmp_path / "data"), **otlp}
     provider = load_providers(allow=["lambdalabs"]).get("lambdalabs")
     seed_credentials(services, provider)
-    prices = {name: random.randint(100, 900) for name in FIRST}  # new prices: the poll changes offers
+    prices = {name: cents + random.randint(1, 99) for name, cents in FIRST.items()}  # new, plausible prices
     recordings = recordings_priced(Path(str(provider.adapter.recordings)), tmp_path / "recordings", prices)
     with gateway_process(env) as url, ReplayServer(recordings) as replay:
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gpubroker.core import events
-from gpubroker.core.bus import BusError, Headers, Record
+from gpubroker.core.bus import BusError, Delivery, Headers, Record
 from gpubroker.core.bus.memory import MemoryBus
 from gpubroker.core.circuit import CircuitState
 from gpubroker.core.plugins import RegisteredProvider
@@ -40,17 +40,13 @@ class SwitchableBus(MemoryBus):
     def __init__(self) -> None:
         super().__init__()
         self.down = False
-        self._held: list[tuple[str, str, bytes | None, Headers]] = []
 
-    async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> None:
-        self._held.append((topic, key, value, headers))
-
-    async def flush(self) -> None:
-        held, self._held = self._held, []
-        if self.down:
-            raise BusError("broker unreachable")
-        for record in held:
-            await super().publish(*record)
+    async def publish(self, topic: str, key: str, value: bytes | None, headers: Headers = ()) -> Delivery:
+        if not self.down:
+            return await super().publish(topic, key, value, headers)
+        refused: Delivery = asyncio.get_running_loop().create_future()
+        refused.set_exception(BusError("broker unreachable"))
+        return refused
 
 
 def worker(server_url: str, bus: MemoryBus, state: Path, **options: object) -> ProviderWorker:
