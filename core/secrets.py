@@ -13,6 +13,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Protocol
 
 from gpubroker.core.errors import CredentialsUnavailable
@@ -56,11 +57,14 @@ class VaultSecretStore:
         secret_id: str | None = None,
         mount: str = "secret",
         prefix: str = "gpubroker/providers",
+        ca_cert: Path | None = None,
         timeout_s: float = 3.0,
         max_stale_s: float = MAX_STALE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._vault = VaultKV(addr, token=token, role_id=role_id, secret_id=secret_id, mount=mount, timeout_s=timeout_s)
+        self._vault = VaultKV(
+            addr, token=token, role_id=role_id, secret_id=secret_id, mount=mount, ca_cert=ca_cert, timeout_s=timeout_s
+        )
         self._prefix = prefix.strip("/")
         self._max_stale_s = max_stale_s
         self._clock = clock
@@ -106,5 +110,6 @@ def open_secret_store(settings: Settings) -> SecretStore:
             secret_id=settings.vault_secret_id,
             mount=settings.vault_mount,
             prefix=settings.vault_path_prefix,
+            ca_cert=settings.vault_ca_cert,
         )
     return EnvSecretStore()
