@@ -19,7 +19,7 @@ from typing import Protocol
 from gpubroker.core.errors import CredentialsUnavailable
 from gpubroker.core.provider import Credentials
 from gpubroker.core.settings import Settings
-from gpubroker.core.vault import VaultKV
+from gpubroker.core.vault import VaultKV, refusal
 
 MAX_STALE_S = 3600.0
 
@@ -97,7 +97,12 @@ class VaultSecretStore:
 
 
 def _describe(exc: BaseException) -> str:
-    # Exception text from the HTTP stack names the URL and error, never the token.
+    """One line for the worker's health and logs. Exception text from the HTTP stack names the URL
+    and error, never the token; a refusal says which path the identity may not read."""
+    import hvac.exceptions
+
+    if isinstance(exc, hvac.exceptions.Forbidden):
+        return f"Forbidden: {refusal(exc)}"
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -153,9 +154,15 @@ def _unavailable_as_error(work: Callable[..., T], *args: object) -> T:
     try:
         return work(*args)
     except hvac.exceptions.Forbidden as exc:
-        raise VaultPermissionDenied("the vault refused: this identity's policy does not allow it") from exc
+        raise VaultPermissionDenied(f"the vault refused: {refusal(exc)}") from exc
     except (requests.RequestException, hvac.exceptions.VaultError) as exc:
         raise VaultUnavailable(f"the vault did not answer: {type(exc).__name__}") from exc
+
+
+def refusal(exc: Exception) -> str:
+    """What a 403 from Vault refused, naming the path (hvac's message is only "1 error occurred")."""
+    path = urlsplit(getattr(exc, "url", None) or "").path.removeprefix("/v1/") or "the request"
+    return f"permission denied on {path} (this identity's Vault policy does not cover it)"
 
 
 def open_vault(settings: Settings) -> KeyValueVault:
