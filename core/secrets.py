@@ -74,7 +74,7 @@ class VaultSecretStore:
         try:
             values = await asyncio.to_thread(self._read, provider)
         except Exception as exc:  # any failure to reach or read Vault falls back to the cache
-            return self._cached(provider, reason=_describe(exc))
+            return self._cached(provider, failure=_failure(exc), reason=_describe(exc))
         creds = Credentials(values)
         self._cache[provider] = (self._clock(), creds)
         return creds
@@ -83,17 +83,24 @@ class VaultSecretStore:
         # Nothing stored for a provider means a public API: no credentials.
         return self._vault.read_now(f"{self._prefix}/{provider}") or {}
 
-    def _cached(self, provider: str, *, reason: str) -> Credentials:
+    def _cached(self, provider: str, *, failure: str, reason: str) -> Credentials:
         cached = self._cache.get(provider)
         if cached is None:
-            raise CredentialsUnavailable(f"Vault unavailable and no cached credentials for {provider}: {reason}")
+            raise CredentialsUnavailable(f"{failure} and no cached credentials for {provider}: {reason}")
         age = self._clock() - cached[0]
         if age > self._max_stale_s:
             raise CredentialsUnavailable(
-                f"Vault unavailable for {provider} and cached credentials are {age:.0f}s old "
+                f"{failure} for {provider} and cached credentials are {age:.0f}s old "
                 f"(limit {self._max_stale_s:.0f}s): {reason}"
             )
         return cached[1]
+
+
+def _failure(exc: BaseException) -> str:
+    """A refusal (403) is a policy to fix, not an outage to wait out: say which."""
+    import hvac.exceptions
+
+    return "Vault refused" if isinstance(exc, hvac.exceptions.Forbidden) else "Vault unavailable"
 
 
 def _describe(exc: BaseException) -> str:

@@ -68,7 +68,7 @@ async def test_a_worker_reads_its_own_providers_credentials_and_is_refused_anoth
     store = VaultSecretStore(secure_vault.addr, role_id=role_id, secret_id=secret_id, ca_cert=secure_vault.ca_cert)
     assert dict(await store.credentials("vastai")) == own
     with pytest.raises(
-        CredentialsUnavailable, match="Forbidden: permission denied on secret/data/gpubroker/providers/run"
+        CredentialsUnavailable, match="Vault refused and no cached credentials for runpod: Forbidden: permission denied on "
     ):
         await store.credentials("runpod")
 
