@@ -125,8 +125,8 @@ def apply(
                 token_period=TOKEN_PERIOD,
                 token_type="service",
                 bind_secret_id=True,
-                secret_id_bound_cidrs=list(bound_cidrs) or None,
-                token_bound_cidrs=list(bound_cidrs) or None,
+                secret_id_bound_cidrs=list(bound_cidrs),  # empty: none, also clearing earlier ones
+                token_bound_cidrs=list(bound_cidrs),
             )
     if prune:
         for name in _listed(client.sys.list_acl_policies, "keys"):
