@@ -2,7 +2,8 @@
 
 ``up`` runs the gateway with every installed provider's worker in one process (embedded);
 ``worker`` runs one provider's worker (one Kubernetes Deployment each); ``gpus`` and ``plugins``
-are tools for users and plugin authors. Errors print one line naming the problem and exit 2.
+are tools for users and plugin authors; ``vault`` writes the Vault policies for operators. Errors
+print one line naming the problem and exit 2.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gpubroker.core.errors import GpubrokerError
 
@@ -88,6 +90,26 @@ def _parser() -> argparse.ArgumentParser:
     workers.add_argument("--dir", default="k8s/workers", help="folder to write them to (default: k8s/workers)")
     workers.add_argument("--check", action="store_true", help="write nothing; exit 1 naming the files that differ")
     workers.set_defaults(run=_cmd_k8s_workers)
+
+    vault = commands.add_parser("vault", help="Vault policies for the gateway and each worker").add_subparsers(
+        metavar="ACTION"
+    )
+    policies = vault.add_parser("policies", help="print the least-privilege policies of the installed providers")
+    policies.add_argument("--dir", help="write one <policy>.hcl file each into this folder instead")
+    policies.set_defaults(run=_cmd_vault_policies)
+    apply = vault.add_parser(
+        "apply", help="write the policies into the Vault at GPUBROKER_VAULT_ADDR (with an operator's token)"
+    )
+    apply.add_argument("--approle", action="store_true", help="also an AppRole role per policy, holding only it")
+    apply.add_argument(
+        "--bound-cidr",
+        action="append",
+        default=[],
+        type=_network,
+        help="AppRole logins and their tokens only from this network (repeatable)",
+    )
+    apply.add_argument("--prune", action="store_true", help="delete worker policies and roles of removed providers")
+    apply.set_defaults(run=_cmd_vault_apply)
 
     plugins = commands.add_parser("plugins", aliases=["plugin"], help="provider plugins").add_subparsers(
         metavar="ACTION"
@@ -228,6 +250,71 @@ def _cmd_k8s_workers(args: argparse.Namespace) -> int:
         return 1 if stale else 0
     changed = manifests.write(rendered, directory)
     print(f"{len(rendered) - 1} worker(s) in {directory}; {len(changed)} file(s) changed")
+    return 0
+
+
+def _network(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _vault_policies() -> list[Any]:
+    from gpubroker.core.plugins import load_providers
+    from gpubroker.core.settings import load_settings
+    from gpubroker.core.vault_policies import render_policies
+
+    settings = load_settings()
+    registry = load_providers(allow=settings.plugins, block=settings.plugins_blocked)
+    return render_policies((provider.info.name for provider in registry), settings)
+
+
+def _cmd_vault_policies(args: argparse.Namespace) -> int:
+    policies = _vault_policies()
+    if args.dir is None:
+        print("\n".join(f"# --- policy {policy.name}\n{policy.hcl()}" for policy in policies), end="")
+        return 0
+    directory = Path(args.dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    for policy in policies:
+        (directory / f"{policy.name}.hcl").write_text(policy.hcl())
+    print(f"{len(policies)} policies in {directory}")
+    return 0
+
+
+def _cmd_vault_apply(args: argparse.Namespace) -> int:
+    import hvac.exceptions
+    import requests
+
+    from gpubroker.core.errors import ConfigurationError, VaultUnavailable
+    from gpubroker.core.settings import load_settings
+    from gpubroker.core.vault import vault_client
+    from gpubroker.core.vault_policies import apply
+
+    settings = load_settings()
+    if not (settings.vault_addr and settings.vault_token):
+        raise ConfigurationError("vault apply needs GPUBROKER_VAULT_ADDR and GPUBROKER_VAULT_TOKEN (an operator's)")
+    policies = _vault_policies()
+    client = vault_client(settings.vault_addr, token=settings.vault_token, ca_cert=settings.vault_ca_cert, timeout_s=10)
+    try:
+        changes = apply(
+            client,
+            policies,
+            mount=settings.vault_mount,
+            approle=args.approle,
+            bound_cidrs=args.bound_cidr,
+            prune=args.prune,
+        )
+    except hvac.exceptions.Forbidden:
+        raise VaultUnavailable("the vault refused: GPUBROKER_VAULT_TOKEN may not manage policies and roles") from None
+    except (requests.RequestException, hvac.exceptions.VaultError) as exc:
+        raise VaultUnavailable(f"{settings.vault_addr}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    for change in changes:
+        print(change)
+    print(f"{len(policies)} policies applied{' with AppRole roles' if args.approle else ''}; {len(changes)} changed")
     return 0
 
 

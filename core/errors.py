@@ -23,6 +23,11 @@ class VaultUnavailable(GpubrokerError):
     """The secret store cannot be reached or refused the request; nothing was read or written."""
 
 
+class VaultPermissionDenied(VaultUnavailable):
+    """The secret store answered 403: the identity's policy does not cover the path (a role set up
+    wrongly, or a token that was revoked). Retrying does not help; fixing the policy does."""
+
+
 class PluginError(GpubrokerError):
     """A plugin failed to load or registered something invalid."""
 

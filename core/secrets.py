@@ -13,12 +13,13 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Protocol
 
 from gpubroker.core.errors import CredentialsUnavailable
 from gpubroker.core.provider import Credentials
 from gpubroker.core.settings import Settings
-from gpubroker.core.vault import VaultKV
+from gpubroker.core.vault import VaultKV, refusal
 
 MAX_STALE_S = 3600.0
 
@@ -63,11 +64,14 @@ class VaultSecretStore:
         secret_id: str | None = None,
         mount: str = "secret",
         prefix: str = "gpubroker/providers",
+        ca_cert: Path | None = None,
         timeout_s: float = 3.0,
         max_stale_s: float = MAX_STALE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._vault = VaultKV(addr, token=token, role_id=role_id, secret_id=secret_id, mount=mount, timeout_s=timeout_s)
+        self._vault = VaultKV(
+            addr, token=token, role_id=role_id, secret_id=secret_id, mount=mount, ca_cert=ca_cert, timeout_s=timeout_s
+        )
         self._prefix = prefix.strip("/")
         self._max_stale_s = max_stale_s
         self._clock = clock
@@ -81,7 +85,7 @@ class VaultSecretStore:
         try:
             values = await asyncio.to_thread(self._read, provider)
         except Exception as exc:  # any failure to reach or read Vault falls back to the cache
-            return self._cached(provider, reason=_describe(exc))
+            return self._cached(provider, failure=_failure(exc), reason=_describe(exc))
         creds = Credentials(values)
         self._cache[provider] = (self._clock(), creds)
         self._notes.pop(provider, None)
@@ -91,15 +95,15 @@ class VaultSecretStore:
         # Nothing stored for a provider means a public API: no credentials.
         return self._vault.read_now(f"{self._prefix}/{provider}") or {}
 
-    def _cached(self, provider: str, *, reason: str) -> Credentials:
+    def _cached(self, provider: str, *, failure: str, reason: str) -> Credentials:
         cached = self._cache.get(provider)
         if cached is None:
-            raise CredentialsUnavailable(f"Vault unavailable and no cached credentials for {provider}: {reason}")
+            raise CredentialsUnavailable(f"{failure} and no cached credentials for {provider}: {reason}")
         age = self._clock() - cached[0]
         if age > self._max_stale_s:
             self._notes.pop(provider, None)
             raise CredentialsUnavailable(
-                f"Vault unavailable for {provider} and cached credentials are {age:.0f}s old "
+                f"{failure} for {provider} and cached credentials are {age:.0f}s old "
                 f"(limit {self._max_stale_s:.0f}s): {reason}"
             )
         self._notes[provider] = (
@@ -109,8 +113,20 @@ class VaultSecretStore:
         return cached[1]
 
 
+def _failure(exc: BaseException) -> str:
+    """A refusal (403) is a policy to fix, not an outage to wait out: say which."""
+    import hvac.exceptions
+
+    return "Vault refused" if isinstance(exc, hvac.exceptions.Forbidden) else "Vault unavailable"
+
+
 def _describe(exc: BaseException) -> str:
-    # Exception text from the HTTP stack names the URL and error, never the token.
+    """One line for the worker's health and logs. Exception text from the HTTP stack names the URL
+    and error, never the token; a refusal says which path the identity may not read."""
+    import hvac.exceptions
+
+    if isinstance(exc, hvac.exceptions.Forbidden):
+        return f"Forbidden: {refusal(exc)}"
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
 
 
@@ -123,5 +139,6 @@ def open_secret_store(settings: Settings) -> SecretStore:
             secret_id=settings.vault_secret_id,
             mount=settings.vault_mount,
             prefix=settings.vault_path_prefix,
+            ca_cert=settings.vault_ca_cert,
         )
     return EnvSecretStore()

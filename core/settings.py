@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, FilePath, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gpubroker.core.errors import ConfigurationError
@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     vault_token: str | None = None
     vault_role_id: str | None = None
     vault_secret_id: str | None = None
+    vault_ca_cert: FilePath | None = Field(
+        default=None, description="PEM file of the CA that signed the Vault server's certificate (a private CA)."
+    )
     vault_mount: str = "secret"
     vault_path_prefix: str = "gpubroker/providers"
 

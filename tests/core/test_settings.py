@@ -79,3 +79,12 @@ def test_a_missing_secrets_dir_is_named(clean_env: pytest.MonkeyPatch, tmp_path:
     clean_env.setenv("GPUBROKER_SECRETS_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(ConfigurationError, match=r"GPUBROKER_SECRETS_DIR: .*nowhere is not a directory"):
         load_settings()
+
+
+def test_a_vault_ca_file_must_exist(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("GPUBROKER_VAULT_CA_CERT", str(tmp_path / "missing-ca.pem"))
+    with pytest.raises(ConfigurationError, match="GPUBROKER_VAULT_CA_CERT"):
+        load_settings()
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    clean_env.setenv("GPUBROKER_VAULT_CA_CERT", str(tmp_path / "ca.pem"))
+    assert load_settings().vault_ca_cert == tmp_path / "ca.pem"

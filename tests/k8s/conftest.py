@@ -6,18 +6,15 @@ last; a fixture then starts the service (waiting for that build if it is still g
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import optional_service_env
 from tests.k8s.kube import KubeAPI
 from tests.k8s.render import Renderer
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = REPO / "scripts" / "services"
 KUBE_VARIABLES = ("GPUBROKER_KUSTOMIZE", "GPUBROKER_KUBE_SERVER", "GPUBROKER_KUBE_TOKEN", "GPUBROKER_KUBE_CA")
 
 
@@ -34,21 +31,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def kube_env() -> dict[str, str]:
-    """The kube service's variables, starting it when the environment has services but not it."""
-    if all(os.environ.get(name) for name in KUBE_VARIABLES):
-        return {name: os.environ[name] for name in KUBE_VARIABLES}
-    if not os.environ.get("GPUBROKER_SERVICES_DIR"):
-        pytest.fail(
-            "these tests need kustomize and a kube-apiserver; GPUBROKER_KUBE_* unset. Run them with "
-            'scripts/test, or: eval "$(scripts/services up kube >&2; scripts/services env)"'
-        )
-    subprocess.run([SERVICES, "up", "kube"], check=True, timeout=1800)
-    printed = subprocess.run([SERVICES, "env"], check=True, capture_output=True, text=True).stdout
-    found = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in printed.splitlines())
-    missing = [name for name in KUBE_VARIABLES if not found.get(name)]
-    if missing:
-        pytest.fail(f"scripts/services up kube did not provide {', '.join(missing)}")
-    return {name: found[name] for name in KUBE_VARIABLES}
+    """The kube service's variables, starting it (waiting for its build) when it is not running."""
+    return optional_service_env("kube", KUBE_VARIABLES, timeout_s=1800)
 
 
 @pytest.fixture(scope="session")
