@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, help="port to listen on (default GPUBROKER_PORT or 8000)")
     up.set_defaults(run=_cmd_up)
 
+    serve = commands.add_parser("serve", help="run one production gateway instance (stateless; run many)")
+    serve.add_argument("--host", help="address to listen on (default GPUBROKER_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default GPUBROKER_PORT or 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.set_defaults(run=_cmd_serve)
+
     worker = commands.add_parser("worker", help="run one provider's worker, publishing to Kafka")
     worker.add_argument("--provider", required=True, help="provider name, as listed by 'gpubroker plugins list'")
     worker.add_argument("--once", action="store_true", help="poll once, publish, and exit (1 if the poll failed)")
@@ -137,6 +143,12 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from gpubroker.gateway.serve import run_up
 
     return run_up(host=args.host, port=args.port)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from gpubroker.gateway.serve import run_serve
+
+    return run_serve(host=args.host, port=args.port, workers=args.workers)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Non-public networks webhooks may still target (tests, private deployments); JSON list of CIDRs.",
     )
+    shutdown_drain_s: float = Field(
+        default=5.0, ge=0, le=300, description="How long `gpubroker serve` drains on SIGTERM before it stops."
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.ingest import Ingest
 from gpubroker.gateway.catalog.paging import Pager
 from gpubroker.gateway.catalog.store import Catalog
+from gpubroker.gateway.draining import draining
 from gpubroker.gateway.fastpath import FastPath
 from gpubroker.gateway.identity.accounts import Accounts
 from gpubroker.gateway.identity.guard import Guard
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 _current: GatewayRuntime | None = None
 STOP_TIMEOUT_S = 10.0
+DRAIN_CHECK_S = 0.1
 
 
 def _route_table() -> RouteTable:
@@ -112,16 +114,25 @@ class GatewayRuntime:
         self._tasks.append(asyncio.create_task(self._refresh_on_change(), name="refresh"))
         self._tasks.append(asyncio.create_task(retention.run_periodically(self.settings), name="retention"))
         self._tasks.append(asyncio.create_task(self.limiter.keep_presence(), name="presence"))
+        self._tasks.append(asyncio.create_task(self._watch_for_drain(), name="drain"))
         if self.run_workers:
             await self._start_workers()
         _current = self
+
+    async def _watch_for_drain(self) -> None:
+        """Notice when the server starts draining (``gateway.draining``): say ``Connection:
+        close`` on every answer and report not ready from then on."""
+        while not draining():
+            await asyncio.sleep(DRAIN_CHECK_S)
+        log.info("draining: answering with Connection: close until the server stops")
+        self.guard.draining = True
 
     def readiness(self) -> list[str]:
         """Why this instance should not take traffic yet (or any more); empty when ready: the
         catalogue has caught up with the bus and the stream consumer is live, so a subscriber
         never misses a change that REST already shows."""
         reasons = []
-        if self._stop.is_set():
+        if self._stop.is_set() or self.guard.draining:
             reasons.append("stopping")
         if not self.changes.live:
             reasons.append("the catalogue is still catching up with the bus")

@@ -8,6 +8,7 @@ from typing import Any
 
 from gpubroker.core.logs import configure_logging
 from gpubroker.core.settings import load_settings
+from gpubroker.gateway.draining import draining_server
 
 
 def migrate() -> None:
@@ -55,7 +56,6 @@ def embedded_application() -> Any:
 
 def run_up(*, host: str | None, port: int | None) -> int:
     """Serve with granian, the ASGI server chosen by measurement (``bench/cached_get.py``)."""
-    from granian import Granian
     from granian.constants import Interfaces, Loops
 
     settings = load_settings()
@@ -63,8 +63,9 @@ def run_up(*, host: str | None, port: int | None) -> int:
     migrate()
     host = host or settings.host
     port = settings.port if port is None else port
-    server = Granian(
+    server = draining_server(
         "gpubroker.gateway.serve:embedded_application",
+        drain_s=0,  # one person's own gateway: Ctrl-C stops it at once
         factory=True,
         address=host,
         port=port,
@@ -79,5 +80,29 @@ def run_up(*, host: str | None, port: int | None) -> int:
         file=sys.stderr,
         flush=True,
     )
+    server.serve()
+    return 0
+
+
+def run_serve(*, host: str | None, port: int | None, workers: int) -> int:
+    """A production gateway instance (``gpubroker serve``): granian on the configured services,
+    draining on SIGTERM for ``GPUBROKER_SHUTDOWN_DRAIN_S`` before it stops (``draining``)."""
+    from granian.constants import Interfaces, Loops
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    host = host or settings.host
+    port = settings.port if port is None else port
+    server = draining_server(
+        "gpubroker.gateway.asgi:application",
+        drain_s=settings.shutdown_drain_s,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        log_access=False,
+    )
+    print(f"GPUBROKER ({settings.mode}) serving on http://{host}:{port}", file=sys.stderr, flush=True)
     server.serve()
     return 0

@@ -85,6 +85,8 @@ class Guard:
         self._blocked: OrderedDict[str, float] = OrderedDict()
         self._operator_key = settings.admin_api_key.encode() if settings.admin_api_key else None
         self._operator = Identity("operator", "operator", Plan.ADMIN)
+        self.draining = False
+        """Set while the server drains before it stops: every answer then closes its connection."""
 
     @property
     def routes(self) -> RouteTable:
@@ -106,6 +108,8 @@ class Guard:
         origin = headers.get(b"origin", b"").decode("latin-1")
         cors = self._cors_headers(origin)
         tagged = [(b"x-request-id", request_id.encode()), *cors]
+        if self.draining:
+            tagged.append((b"connection", b"close"))
         problem = request_problem(scope, headers)
         if problem is not None:
             return await _refuse(scope, receive, send, problem.status, problem.message, tagged)

@@ -25,7 +25,6 @@ from tests.conftest import Services
 BIN = Path(sys.executable).parent
 SERVICES = Path(__file__).resolve().parents[2] / "scripts" / "services"
 T = TypeVar("T")
-GATEWAY = "gpubroker.gateway.asgi:application"
 OPERATOR_KEY = secrets.token_urlsafe(24)
 """The operator's key (Admin plan, not rate limited) that these tests read the gateway with."""
 
@@ -77,6 +76,7 @@ def production_env(services: Services, data_dir: Path) -> dict[str, str]:
         "GPUBROKER_VAULT_TOKEN": services.vault_token,
         "GPUBROKER_DATA_DIR": str(data_dir),
         "GPUBROKER_ADMIN_API_KEY": OPERATOR_KEY,
+        "GPUBROKER_SHUTDOWN_DRAIN_S": "0",  # stopped by the tests, not by a rollout
     }
 
 
@@ -108,7 +108,7 @@ def gateway_process(env: dict[str, str]) -> Iterator[str]:
     subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
     port = free_port()
     process = subprocess.Popen(
-        [BIN / "granian", "--interface", "asgi", "--loop", "uvloop", "--port", str(port), GATEWAY],
+        [BIN / "gpubroker", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
