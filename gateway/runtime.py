@@ -31,6 +31,7 @@ from gpubroker.gateway.identity.keys import KeyRing
 from gpubroker.gateway.identity.tokens import Tokens
 from gpubroker.gateway.realtime.changes import Changes
 from gpubroker.gateway.realtime.hub import Hub
+from gpubroker.gateway.realtime.market import Market
 from gpubroker.gateway.realtime.notify import Notifier
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class GatewayRuntime:
             on_provider=self.changes.provider,
             on_alert=self.changes.alert,
         )
+        self.market = Market(self.bus, self.hub)
         self.vault = open_vault(settings)
         self.notifier = Notifier(self.bus, self.catalog, self.vault)
         ttls = {
@@ -98,6 +100,7 @@ class GatewayRuntime:
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
         self._tasks.append(asyncio.create_task(self._when_settled(), name="settled"))
         self._tasks.append(asyncio.create_task(self.notifier.run(), name="notify"))
+        self._tasks.append(asyncio.create_task(self.market.run(), name="market"))
         self._tasks.append(asyncio.create_task(self.hub.beat(), name="heartbeat"))
         self._tasks.append(asyncio.create_task(self._refresh_on_change(), name="refresh"))
         self._tasks.append(asyncio.create_task(retention.run_periodically(self.settings), name="retention"))

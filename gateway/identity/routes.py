@@ -38,6 +38,7 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], Need]] = [
     (_READ, re.compile(r"/api/v2/providers/[^/]+"), Permission.READ_OFFERS),
     (_READ, re.compile(r"/api/v2/gpus"), Permission.READ_OFFERS),
     (_READ, re.compile(r"/api/v2/analytics/price-history"), Permission.ANALYTICS),
+    (_READ, re.compile(r"/api/v2/analytics/market(/stream)?"), Permission.ANALYTICS),
     (_ANY, re.compile(r"/api/v2/users/favorites(/[^/]+)?"), Permission.ACCOUNT),
     (_ANY, re.compile(r"/api/v2/alerts(/[^/]+)?"), Permission.ALERTS),
     (_ANY, re.compile(r"/api/v2/webhooks(/[^/]+)?"), Permission.WEBHOOKS),

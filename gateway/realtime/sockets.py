@@ -5,7 +5,8 @@ After connecting, a client gets ``{"type": "connection_established"}`` and then 
 - ``{"type": "subscribe", "channels": [...]}`` and ``{"type": "unsubscribe", "channels": [...]}``
   with channels ``price_updates``, ``availability``, ``health_status``, ``price_alerts`` (the
   market's significant changes and anomalies), ``alerts`` (the signed-in user's own alert
-  rules firing; nobody else's), ``provider:<name>``, ``gpu:<type>`` and ``region:<name>``;
+  rules firing; nobody else's), ``market`` (each closed 1-minute window of the market's per-GPU
+  prices, per GPU type and continent), ``provider:<name>``, ``gpu:<type>`` and ``region:<name>``;
 - ``{"type": "ping"}``, answered with ``{"type": "pong"}``.
 
 Events arrive as ``{"type": "event", "id": ..., "event": <kind>, "data": {...}}``. Channels
@@ -34,6 +35,7 @@ KINDS = {
     "health_status": frozenset({"health_status"}),
     "price_alerts": frozenset({"price_alert"}),
     "alerts": frozenset({"alert"}),
+    "market": frozenset({"market"}),
 }
 PREFIXES = ("provider", "gpu", "region")
 MAX_CHANNELS = 100
@@ -72,7 +74,8 @@ class Interests:
         if self.named["provider"] and event.provider not in self.named["provider"]:
             return False
         offer = event.index.offers[0] if event.index is not None else None
-        if self.named["gpu"] and (offer is None or offer.gpu_type not in self.named["gpu"]):
+        gpu_type = offer.gpu_type if offer is not None else event.gpu_type
+        if self.named["gpu"] and (gpu_type is None or gpu_type not in self.named["gpu"]):
             return False
         return not self.named["region"] or (offer is not None and offer.region.lower() in self.named["region"])
 
