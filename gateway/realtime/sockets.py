@@ -6,7 +6,7 @@ After connecting, a client gets ``{"type": "connection_established"}`` and then 
   with channels ``price_updates``, ``availability``, ``health_status``, ``price_alerts`` (the
   market's significant changes and anomalies), ``alerts`` (the signed-in user's own alert
   rules firing; nobody else's), ``market`` (each closed 1-minute window of the market's per-GPU
-  prices, per GPU type and continent), ``provider:<name>``, ``gpu:<type>`` and ``region:<name>``;
+  prices, per GPU type and continent; Pro plan), ``provider:<name>``, ``gpu:<type>`` and ``region:<name>``;
 - ``{"type": "ping"}``, answered with ``{"type": "pong"}``.
 
 Events arrive as ``{"type": "event", "id": ..., "event": <kind>, "data": {...}}``. Channels
@@ -27,6 +27,7 @@ import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from gpubroker.core.gpus import get, resolve
+from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.realtime.hub import Event, Subscription
 
 KINDS = {
@@ -88,6 +89,7 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.interests = Interests()
         identity = self.scope.get("gpubroker.identity")
         self.user_id = None if identity is None else identity.user_id
+        self.may_read_market = identity is not None and identity.may(Permission.ANALYTICS)
         self.subscription: Subscription = self.hub.subscribe(self.interests.accepts, owner=self.user_id)
         await self.accept()
         plan = identity.plan.value if identity is not None else "anonymous"
@@ -127,6 +129,8 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
         if kind == "subscribe" and "alerts" in channels and self.user_id is None:
             return await self._send({"type": "error", "message": "sign in (?token=) to receive your alerts"})
+        if kind == "subscribe" and "market" in channels and not self.may_read_market:
+            return await self._send({"type": "error", "message": "the market channel needs the Pro plan"})
         try:
             self.interests.change(channels, add=kind == "subscribe")
         except ValueError as exc:

@@ -96,7 +96,7 @@ async def test_without_analytics_the_answer_is_empty_and_health_says_quiet(runti
 async def test_closed_windows_reach_market_subscribers_of_their_gpu(runtime: GatewayRuntime) -> None:
     _, pro = await make_user(Plan.PRO)
     async with (
-        Socket(runtime) as h100,
+        Socket(runtime, headers=with_key(pro)) as h100,
         Socket(runtime) as prices_only,
         EventStream(runtime, b"gpu=H100", with_key(pro), "/api/v2/analytics/market/stream") as stream,
         EventStream(runtime, b"", with_key(pro)) as offers_stream,
@@ -104,6 +104,8 @@ async def test_closed_windows_reach_market_subscribers_of_their_gpu(runtime: Gat
         await h100.connected()
         await prices_only.connected()
         await h100.say({"type": "subscribe", "channels": ["market", "gpu:H100"]})
+        refused = await prices_only.say({"type": "subscribe", "channels": ["market"]})  # anonymous
+        assert refused == {"type": "error", "message": "the market channel needs the Pro plan"}
         await prices_only.say({"type": "subscribe", "channels": ["price_updates"]})
         await publish(runtime, window("A100", None), window("H100", "europe"))
         got = await h100.message()
