@@ -103,11 +103,14 @@ class RunningJob:
 
 
 @contextmanager
-def private_topics(bootstrap: str) -> Iterator[Topics]:
+def private_topics(bootstrap: str, partitions: int = 1) -> Iterator[Topics]:
+    """Topics of the job's own, deleted afterwards: one partition (the order produced is the
+    order read) unless told otherwise."""
     prefix = f"test-{uuid.uuid4().hex[:10]}"
     topics = Topics(f"{prefix}.updates", f"{prefix}.alerts", f"{prefix}.aggregates", f"{prefix}.dlq")
     names = [topics.updates, topics.alerts, topics.aggregates, topics.dead_letters]
-    asyncio.run(_admin(bootstrap, lambda admin: admin.create_topics([NewTopic(n, 1, 1) for n in names])))
+    made = [NewTopic(name, partitions, 1) for name in names]
+    asyncio.run(_admin(bootstrap, lambda admin: admin.create_topics(made)))
     try:
         yield topics
     finally:
