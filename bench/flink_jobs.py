@@ -1,7 +1,7 @@
 """Stream analytics on Flink: the update rate each analysis keeps up with, and price update to
 alert latency, against a plain aiokafka consumer doing the >5% check in Python, in one run.
 
-    .venv/bin/python bench/flink_jobs.py [--seconds 120] [--backlog 100000]
+    .venv/bin/python bench/flink_jobs.py [--seconds 120] [--backlog 300000] [--analyses anomaly,market]
 
 Needs the real Kafka and the Flink cluster (``scripts/services up kafka flink``; the
 ``GPUBROKER_*`` variables from ``scripts/services env``). Every subject gets topics of its own
@@ -31,7 +31,9 @@ import argparse
 import asyncio
 import os
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -170,7 +172,7 @@ async def drain_and_sustain(
     bootstrap: str, topics: Topics, group: str, backlog: int, seconds: float,
     start: Callable[[], Awaitable[None]], result: Result,
 ) -> None:  # fmt: skip
-    await write(bootstrap, topics.updates, Load(backlog, rate=1000).records)
+    await write(bootstrap, topics.updates, (await asyncio.to_thread(Load, backlog, 1000.0)).records)
     await start()
     # Timed from the first progress on: a Flink job's tasks start their Python interpreter and
     # restore first, which is start-up, not throughput.
@@ -181,7 +183,7 @@ async def drain_and_sustain(
         await asyncio.sleep(0.2)
     result.peak = first / (time.monotonic() - began)
     result.rate = round(result.peak * 0.7, -1)
-    sustain = Load(int(result.rate * seconds), result.rate, seed=2)
+    sustain = await asyncio.to_thread(Load, int(result.rate * seconds), result.rate, 2)
     writer = asyncio.create_task(write(bootstrap, topics.updates, sustain.records, result.rate))
     lags = []
     while not writer.done():
@@ -264,26 +266,37 @@ def run_flink(flink: Flink, bootstrap: str, analysis: str, seconds: float, backl
 
 
 def run_baseline(bootstrap: str, seconds: float, backlog: int) -> Result:
+    """The baseline consumer runs in a process of its own, as the Flink job does: the load
+    generator's work must not share its interpreter."""
     result = Result(BASELINE)
     with private_topics(bootstrap, partitions=PARTITIONS) as topics:
         group = f"bench-baseline-{topics.updates[5:15]}"
+        consumers: list[subprocess.Popen[bytes]] = []
+
+        async def start() -> None:
+            command = [sys.executable, __file__, "--consume", topics.updates, topics.alerts, group]
+            consumers.append(subprocess.Popen(command, env={**os.environ, "GPUBROKER_KAFKA_BOOTSTRAP": bootstrap}))
 
         async def measure() -> None:
-            stop = asyncio.Event()
-            tasks: list[asyncio.Task[None]] = []
+            await drain_and_sustain(bootstrap, topics, group, backlog, seconds, start, result)
+            await latency(bootstrap, topics, result)
 
-            async def start() -> None:
-                tasks.append(asyncio.create_task(baseline(bootstrap, topics, group, stop)))
-
-            try:
-                await drain_and_sustain(bootstrap, topics, group, backlog, seconds, start, result)
-                await latency(bootstrap, topics, result)
-            finally:
-                stop.set()
-                await asyncio.gather(*tasks)
-
-        asyncio.run(measure())
+        try:
+            asyncio.run(measure())
+        finally:
+            for consumer in consumers:
+                consumer.send_signal(signal.SIGTERM)
+                consumer.wait(timeout=30)
     return result
+
+
+def consume(bootstrap: str, updates: str, alerts: str, group: str) -> None:
+    async def run() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await baseline(bootstrap, Topics(updates, alerts, "", ""), group, stop)
+
+    asyncio.run(run())
 
 
 def table(results: list[Result]) -> str:
@@ -303,14 +316,17 @@ def table(results: list[Result]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=120, help="length of the sustained phase")
-    parser.add_argument("--backlog", type=int, default=100_000, help="updates drained to find the peak rate")
+    parser.add_argument("--backlog", type=int, default=300_000, help="updates drained to find the peak rate")
     parser.add_argument("--analyses", default=",".join(ANALYSES), help="the Flink jobs to measure")
+    parser.add_argument("--consume", nargs=3, metavar=("UPDATES", "ALERTS", "GROUP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     bootstrap, rest, python = (
         os.environ.get(f"GPUBROKER_{n}") for n in ("KAFKA_BOOTSTRAP", "FLINK_REST", "FLINK_PYTHON")
     )
     if not bootstrap or not rest or not python:
         sys.exit('needs Kafka and Flink: scripts/services up kafka flink && eval "$(scripts/services env)"')
+    if args.consume:  # the baseline's own process
+        return consume(bootstrap, *args.consume)
     flink = Flink(rest, Path(python).parent / "gpubroker-flink")
     results = [run_baseline(bootstrap, args.seconds, args.backlog)]
     print(table(results), flush=True)
