@@ -14,6 +14,7 @@ local cluster), or ``--jobmanager host:port``. ``jobs`` and ``cancel`` speak to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -58,7 +59,7 @@ def submit(ns: argparse.Namespace) -> str:
         raise CliError(f"flink run did not finish within {SUBMIT_TIMEOUT_S}s") from None
     found = SUBMITTED.search(done.stdout)
     if done.returncode != 0 or found is None:
-        raise CliError(f"flink run failed (exit {done.returncode}):\n{_tail(done.stdout + done.stderr)}")
+        raise CliError(f"flink run failed (exit {done.returncode}): {_reason(done.stdout + done.stderr)}")
     return found.group(1)
 
 
@@ -68,14 +69,24 @@ def rest(base: str, path: str, method: str = "GET") -> Any:
         with urllib.request.urlopen(request, timeout=10) as answer:
             body = answer.read()
     except urllib.error.HTTPError as exc:
-        raise CliError(f"{method} {path}: HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}") from None
+        body = exc.read().decode(errors="replace")
+        with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
+            body = str(json.loads(body)["errors"][0])  # Flink's REST errors: {"errors": [...]}
+        raise CliError(f"{method} {path}: HTTP {exc.code}: {_reason(body)}") from None
     except OSError as exc:
         raise CliError(f"cannot reach the Flink REST API at {base}: {exc}") from None
     return json.loads(body) if body else None
 
 
-def _tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+def _reason(output: str) -> str:
+    """The root cause in Flink's output (the last ``Caused by``, else the first line naming an
+    error), not the Java stack trace around it."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")]
+    if causes:
+        return causes[-1]
+    named = [line for line in lines if "Exception" in line or "Error" in line or "error" in line]
+    return (named or lines or ["no output"])[0]
 
 
 def main(argv: list[str] | None = None) -> int:
