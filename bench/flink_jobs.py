@@ -11,10 +11,11 @@ dead-letter route every job has), exactly once with a 1 s checkpoint interval.
 For each subject:
 
 1. **drain**: ``--backlog`` updates are written first, then the subject starts and reads them;
-   the rate at which its consumer group's committed offsets reach the end, from its first
-   commit on (start-up excluded), is its peak rate.
-2. **sustain**: updates are written at 70% of that peak for ``--seconds``; the lag (end offset
-   minus committed offset, over the partitions) is sampled every 5 s. The subject keeps up when
+   the rate at which its consumer group's committed offsets reach the end, from its first commit
+   on (start-up excluded), is its peak rate.
+2. **sustain**: updates are written at 70% of that peak for ``--seconds`` (the rate reported is
+   the one the writer achieved); the lag (end offset minus committed offset, over the
+   partitions) is sampled every 5 s. The subject keeps up when
    the lag of the last sample is no more than 3 seconds' worth and no higher than the median of
    the second half of the samples plus 1 second's worth (it is not growing).
 
@@ -36,7 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -57,6 +58,8 @@ SAMPLE_EVERY_S = 5.0
 LATENCY_RATE = 200
 LATENCY_SECONDS = 30
 PARTITIONS = 3
+MAX_RATE = 30_000
+"""Beyond what one Python process writes a second here: the sustained phase offers at most this."""
 
 
 @dataclass
@@ -70,42 +73,40 @@ class Result:
     p99_ms: float | None = None
 
 
-class Load:
-    """Price updates for 5,000 offers of 10 GPU types, prices moving within 3% (now and then 10%),
-    ``rate`` a second of event time from now, encoded ahead so writing them costs the producer
-    alone."""
-
-    def __init__(self, count: int, rate: float, seed: int = 1) -> None:
-        rng = random.Random(seed)
-        self.records: list[tuple[bytes, bytes]] = []
-        prices = {n: Decimal(rng.choice(["1.2", "2.5", "4", "16"])) for n in range(5000)}
-        start = time.time()
-        for i in range(count):
-            at = datetime.fromtimestamp(start + i / rate, UTC)
-            n = rng.randrange(5000)
-            step = Decimal(rng.choice(["1.1", "0.9"])) if rng.random() < 0.01 else Decimal(rng.uniform(0.97, 1.03))
-            new = (prices[n] * step).quantize(Decimal("0.000001"))
-            update = events.PriceUpdate(
-                "bench", f"offer-{n}", f"GPU-{n % 10}", "us-east", prices[n], new, at, 1 + n % 8, "US"
-            )
-            prices[n] = new
-            self.records.append((update.offer_id.encode(), update.encode()))
+def load(count: int, rate: float, seed: int = 1) -> Iterator[tuple[bytes, bytes]]:
+    """Price updates for 5,000 offers of 10 GPU types, prices moving within 3% (now and then
+    10%), ``rate`` a second of event time from now, made as they are written."""
+    rng = random.Random(seed)
+    prices = {n: Decimal(rng.choice(["1.2", "2.5", "4", "16"])) for n in range(5000)}
+    start = time.time()
+    for i in range(count):
+        at = datetime.fromtimestamp(start + i / rate, UTC)
+        n = rng.randrange(5000)
+        step = Decimal(rng.choice(["1.1", "0.9"])) if rng.random() < 0.01 else Decimal(rng.uniform(0.97, 1.03))
+        new = (prices[n] * step).quantize(Decimal("0.000001"))
+        update = events.PriceUpdate(
+            "bench", f"offer-{n}", f"GPU-{n % 10}", "us-east", prices[n], new, at, 1 + n % 8, "US"
+        )
+        prices[n] = new
+        yield update.offer_id.encode(), update.encode()
 
 
-async def write(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]], rate: float | None = None) -> None:
-    """Write the records, at ``rate`` per second (as fast as possible when None)."""
+async def write(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]], rate: float | None = None) -> float:
+    """Write the records, at ``rate`` per second at most (as fast as it can when None); the
+    rate it achieved."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all", compression_type="snappy")
     await producer.start()
     try:
-        started, batch = time.monotonic(), 500
-        for start in range(0, len(records), batch):
-            for key, value in records[start : start + batch]:
-                await producer.send(topic, value, key=key)
-            if rate is not None:
-                ahead = started + (start + batch) / rate - time.monotonic()
+        started, sent = time.monotonic(), 0
+        for key, value in records:
+            await producer.send(topic, value, key=key)
+            sent += 1
+            if rate is not None and sent % 500 == 0:
+                ahead = started + sent / rate - time.monotonic()
                 if ahead > 0:
                     await asyncio.sleep(ahead)
         await producer.flush()
+        return sent / (time.monotonic() - started)
     finally:
         await producer.stop()
 
@@ -172,24 +173,23 @@ async def drain_and_sustain(
     bootstrap: str, topics: Topics, group: str, backlog: int, seconds: float,
     start: Callable[[], Awaitable[None]], result: Result,
 ) -> None:  # fmt: skip
-    await write(bootstrap, topics.updates, (await asyncio.to_thread(Load, backlog, 1000.0)).records)
+    await write(bootstrap, topics.updates, await asyncio.to_thread(list, load(backlog, 1000.0)))
     await start()
-    # Timed from the first progress on: a Flink job's tasks start their Python interpreter and
-    # restore first, which is start-up, not throughput.
-    while (first := await lag(bootstrap, topics.updates, group)) >= backlog:
+    samples = []  # (time, lag) until the backlog is read
+    while not samples or samples[-1][1] > 0:
+        samples.append((time.monotonic(), await lag(bootstrap, topics.updates, group)))
         await asyncio.sleep(0.2)
-    began = time.monotonic()
-    while await lag(bootstrap, topics.updates, group) > 0:
-        await asyncio.sleep(0.2)
-    result.peak = first / (time.monotonic() - began)
-    result.rate = round(result.peak * 0.7, -1)
-    sustain = await asyncio.to_thread(Load, int(result.rate * seconds), result.rate, 2)
-    writer = asyncio.create_task(write(bootstrap, topics.updates, sustain.records, result.rate))
+    # From the first commit on: the start-up (a Flink job's tasks start their Python interpreter
+    # first) does not count. Commits come about every second, hence the 1 s floor.
+    t0, left0 = next((at, left) for at, left in samples if left < backlog)
+    result.peak = left0 / max(samples[-1][0] - t0, 1.0)
+    target = min(round(result.peak * 0.7, -1), MAX_RATE)
+    writer = asyncio.create_task(write(bootstrap, topics.updates, load(int(target * seconds), target, 2), target))
     lags = []
     while not writer.done():
         await asyncio.sleep(SAMPLE_EVERY_S)
         lags.append(await lag(bootstrap, topics.updates, group))
-    await writer
+    result.rate = await writer
     result.lags = tuple(lags)
     second_half = lags[len(lags) // 2 :] or [0]
     result.kept_up = lags[-1] <= 3 * result.rate and lags[-1] <= statistics.median(second_half) + result.rate
