@@ -208,7 +208,8 @@ class PriceAlert:
 class PriceAggregate:
     """The market over one closed event-time window, from the stream analytics.
 
-    For one GPU type, over every continent (``continent`` is ``None``) or one, the count of
+    For one GPU type, over every continent (``continent`` is ``None``) or one (``UNKNOWN_CONTINENT``
+    for the updates of offers whose country is not known), the count of
     price updates whose ``at`` fell in ``[window_start, window_end)`` and the lowest, mean and
     highest per-GPU price among them (USD per GPU-hour, six decimals). Published on the
     compacted ``gpubroker.price-aggregates`` keyed by ``key``, so the topic keeps the latest
@@ -263,6 +264,9 @@ class PriceAggregate:
         if not aggregate.window_start < aggregate.window_end:
             raise ValueError("malformed price aggregate: window_start must be before window_end")
         return aggregate
+
+
+UNKNOWN_CONTINENT = "unknown"
 
 
 def aggregate_key(gpu_type: str, continent: str | None) -> str:

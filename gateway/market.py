@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import ConfigDict, Field
 
+from gpubroker.core.events import UNKNOWN_CONTINENT
 from gpubroker.core.geo import CONTINENTS
 from gpubroker.gateway import params
 from gpubroker.gateway.errors import invalid
@@ -31,8 +32,6 @@ router = Router(tags=["analytics"])
 
 TTL_S = 1.0
 """A repeated GET is answered from the fast path for this long: windows close once a minute."""
-UNKNOWN_CONTINENT = "unknown"
-"""Updates of offers whose country is not known are grouped under this continent."""
 
 
 class MarketParams(Schema):
@@ -75,9 +74,10 @@ STREAM_FIELDS = params.field_names(StreamParams)
 
 def _chosen(filters: MarketParams) -> tuple[frozenset[str], frozenset[str]]:
     continents = frozenset(name.lower() for name in params.split(filters.continent))
-    unknown = sorted(continents - {*CONTINENTS, UNKNOWN_CONTINENT})
+    known = (*CONTINENTS, UNKNOWN_CONTINENT)
+    unknown = sorted(continents - set(known))
     if unknown:
-        raise invalid("continent", f"unknown continent {unknown[0]!r}; one of: {', '.join(CONTINENTS)}, unknown")
+        raise invalid("continent", f"unknown continent {unknown[0]!r}; one of: {', '.join(known)}")
     return params.gpu_types(filters.gpu), continents
 
 

@@ -16,13 +16,11 @@ from typing import NamedTuple
 
 import orjson
 
-from gpubroker.core.events import PriceUpdate
+from gpubroker.core.events import UNKNOWN_CONTINENT, PriceUpdate
 from gpubroker.core.geo import continent
 
 PRICE_PLACES = Decimal("0.000001")
 """Prices are exact to six decimals across the product (``gpubroker.core.offer``)."""
-UNKNOWN_CONTINENT = "unknown"
-"""An update without a country, or with one the continent table does not know."""
 ISO_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})")
 """The ``at`` the source table reads event time from in SQL (``tables.source``): anything else
 would put the update in the wrong window, so it is malformed here."""
