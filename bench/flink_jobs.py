@@ -91,9 +91,11 @@ def load(count: int, rate: float, seed: int = 1) -> Iterator[tuple[bytes, bytes]
         yield update.offer_id.encode(), update.encode()
 
 
-async def write(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]], rate: float | None = None) -> float:
-    """Write the records, at ``rate`` per second at most (as fast as it can when None); the
-    rate it achieved."""
+async def write(
+    bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]], rate: float | None = None, seconds: float = 0
+) -> float:
+    """Write the records, at ``rate`` per second at most (as fast as it can when None) and for
+    ``seconds`` at most (when given); the rate it achieved."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all", compression_type="snappy")
     await producer.start()
     try:
@@ -102,6 +104,8 @@ async def write(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes
             await producer.send(topic, value, key=key)
             sent += 1
             if rate is not None and sent % 500 == 0:
+                if seconds and time.monotonic() - started >= seconds:
+                    break
                 ahead = started + sent / rate - time.monotonic()
                 if ahead > 0:
                     await asyncio.sleep(ahead)
@@ -184,7 +188,8 @@ async def drain_and_sustain(
     t0, left0 = next((at, left) for at, left in samples if left < backlog)
     result.peak = left0 / max(samples[-1][0] - t0, 1.0)
     target = min(round(result.peak * 0.7, -1), MAX_RATE)
-    writer = asyncio.create_task(write(bootstrap, topics.updates, load(int(target * seconds), target, 2), target))
+    updates = load(int(target * seconds), target, 2)
+    writer = asyncio.create_task(write(bootstrap, topics.updates, updates, target, seconds))
     lags = []
     while not writer.done():
         await asyncio.sleep(SAMPLE_EVERY_S)
@@ -301,12 +306,12 @@ def consume(bootstrap: str, updates: str, alerts: str, group: str) -> None:
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| subject | drain (updates/s) | sustained (updates/s) | lag samples (updates) | keeps up | p50 / p99 ms |",
+        "| subject | drain (updates/s) | sustained (updates/s) | lag max / last (updates) | keeps up | p50 / p99 ms |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
         latency_ms = "" if r.p50_ms is None else f"{r.p50_ms:,.0f} / {r.p99_ms:,.0f}"
-        lags = ", ".join(f"{value:,}" for value in r.lags)
+        lags = f"{max(r.lags, default=0):,} / {r.lags[-1] if r.lags else 0:,}"
         lines.append(
             f"| {r.subject} | {r.peak:,.0f} | {r.rate:,.0f} | {lags} | {'yes' if r.kept_up else 'NO'} | {latency_ms} |"
         )
