@@ -53,7 +53,7 @@ flink_requirements_sum() { sha256sum "$REPO_ROOT/flink/pyproject.toml" | cut -d'
 flink_ensure_venv() {
   local stamp="$FLINK_VENV/.pyproject.sha256" log="$LOG_DIR/install.log"
   [[ -f "$stamp" && "$(cat "$stamp")" == "$(flink_requirements_sum)" ]] && return 0
-  say "flink: installing apache-flink and the jobs into $FLINK_VENV (one-time, about 3 min)"
+  say "flink: installing apache-flink and the jobs into $FLINK_VENV (one-time, 1-3 min)"
   [[ -x "$FLINK_VENV/bin/python" ]] || python3 -m venv "$FLINK_VENV" >>"$log" 2>&1 ||
     fail flink "python3 -m venv failed" "$log"
   local pip=("$FLINK_VENV/bin/pip" install -q --disable-pip-version-check)
