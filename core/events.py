@@ -27,7 +27,8 @@ PRICE_UPDATES = "gpubroker.price-updates"
 PROVIDER_EVENTS = "gpubroker.provider-events"
 WEBHOOKS = "gpubroker.webhooks"
 PRICE_ALERTS = "gpubroker.price-alerts"
-TOPICS = (OFFERS, PRICE_UPDATES, PROVIDER_EVENTS, WEBHOOKS, PRICE_ALERTS)
+PRICE_AGGREGATES = "gpubroker.price-aggregates"
+TOPICS = (OFFERS, PRICE_UPDATES, PROVIDER_EVENTS, WEBHOOKS, PRICE_ALERTS, PRICE_AGGREGATES)
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -39,6 +40,7 @@ OFFER_SCHEMA = f"offer/{OFFER_SCHEMA_VERSION}"
 PRICE_UPDATE_SCHEMA = "price-update/1"
 PROVIDER_EVENT_SCHEMA = "provider-event/1"
 PRICE_ALERT_SCHEMA = "price-alert/1"
+PRICE_AGGREGATE_SCHEMA = "price-aggregate/1"
 WEBHOOK_DELIVERY_SCHEMA = "webhook-delivery/1"
 
 
@@ -63,7 +65,12 @@ def decode_offer(value: bytes) -> Offer:
 
 @dataclass(frozen=True)
 class PriceUpdate:
-    """An offer's price moved between two polls."""
+    """An offer's price moved between two polls.
+
+    ``gpu_count`` and ``country`` (ISO 3166-1 alpha-2) are the offer's, so that the stream
+    analytics can compare per-GPU prices and group by continent without the offer itself; both
+    are optional (``null``) for records written before they were added.
+    """
 
     provider: str
     offer_id: str
@@ -72,6 +79,8 @@ class PriceUpdate:
     old_price: Decimal
     new_price: Decimal
     at: datetime
+    gpu_count: int | None = None
+    country: str | None = None
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -84,6 +93,8 @@ class PriceUpdate:
                 "old_price": price_text(self.old_price),
                 "new_price": price_text(self.new_price),
                 "at": self.at.isoformat(),
+                "gpu_count": self.gpu_count,
+                "country": self.country,
             }
         )
 
@@ -91,6 +102,7 @@ class PriceUpdate:
     def decode(cls, value: bytes) -> PriceUpdate:
         data = _load(value, PRICE_UPDATE_SCHEMA)
         try:
+            gpu_count, country = data.get("gpu_count"), data.get("country")
             return cls(
                 provider=data["provider"],
                 offer_id=data["offer_id"],
@@ -99,6 +111,8 @@ class PriceUpdate:
                 old_price=parse_price(data["old_price"]),
                 new_price=parse_price(data["new_price"]),
                 at=datetime.fromisoformat(data["at"]),
+                gpu_count=None if gpu_count is None else _positive_int(gpu_count, "gpu_count"),
+                country=None if country is None else str(country),
             )
         except (KeyError, ArithmeticError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed price update: {exc!r}") from None
@@ -202,6 +216,76 @@ class PriceAlert:
 
 
 @dataclass(frozen=True)
+class PriceAggregate:
+    """The market over one closed event-time window, from the stream analytics.
+
+    For one GPU type, over every continent (``continent`` is ``None``) or one (``UNKNOWN_CONTINENT``
+    for the updates of offers whose country is not known), the count of
+    price updates whose ``at`` fell in ``[window_start, window_end)`` and the lowest, mean and
+    highest per-GPU price among them (USD per GPU-hour, six decimals). Published on the
+    compacted ``gpubroker.price-aggregates`` keyed by ``key``, so the topic keeps the latest
+    window of every GPU type and continent.
+    """
+
+    gpu_type: str
+    continent: str | None
+    window_start: datetime
+    window_end: datetime
+    count: int
+    min: Decimal
+    mean: Decimal
+    max: Decimal
+
+    @property
+    def key(self) -> str:
+        return aggregate_key(self.gpu_type, self.continent)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "gpu_type": self.gpu_type,
+            "continent": self.continent,
+            "window_start": self.window_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+            "count": self.count,
+            "min": price_text(self.min),
+            "mean": price_text(self.mean),
+            "max": price_text(self.max),
+        }
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"schema": PRICE_AGGREGATE_SCHEMA, **self.to_json()})
+
+    @classmethod
+    def decode(cls, value: bytes) -> PriceAggregate:
+        data = _load(value, PRICE_AGGREGATE_SCHEMA)
+        try:
+            continent = data.get("continent")
+            aggregate = cls(
+                gpu_type=str(data["gpu_type"]),
+                continent=None if continent is None else str(continent),
+                window_start=_aware(data["window_start"], "window_start"),
+                window_end=_aware(data["window_end"], "window_end"),
+                count=_positive_int(data["count"], "count"),
+                min=parse_price(data["min"]),
+                mean=parse_price(data["mean"]),
+                max=parse_price(data["max"]),
+            )
+        except (KeyError, ArithmeticError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed price aggregate: {exc!r}") from None
+        if not aggregate.window_start < aggregate.window_end:
+            raise ValueError("malformed price aggregate: window_start must be before window_end")
+        return aggregate
+
+
+UNKNOWN_CONTINENT = "unknown"
+
+
+def aggregate_key(gpu_type: str, continent: str | None) -> str:
+    """``H100|europe``, or ``H100|*`` for every continent: the aggregates' record key."""
+    return f"{gpu_type}|{continent or '*'}"
+
+
+@dataclass(frozen=True)
 class WebhookDelivery:
     """One signed HTTP POST for a delivery service to make, exactly as it is to be sent.
 
@@ -249,6 +333,19 @@ class WebhookDelivery:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed webhook delivery: {exc!r}") from None
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+def _aware(value: Any, name: str) -> datetime:
+    at = datetime.fromisoformat(str(value))
+    if at.tzinfo is None:
+        raise ValueError(f"{name} must carry a timezone")
+    return at
 
 
 def _load(value: bytes, schema: str) -> dict[str, Any]:

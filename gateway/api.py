@@ -18,7 +18,7 @@ from pydantic import Field
 from pydantic import ValidationError as PydanticValidationError
 
 from gpubroker.core.offer import Offer
-from gpubroker.gateway import analytics, decide, errors, gpus, params
+from gpubroker.gateway import analytics, decide, errors, gpus, market, params
 from gpubroker.gateway.catalog import ranking
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.paging import BadCursor
@@ -59,6 +59,7 @@ api.add_router("/alerts", alerts.router)
 api.add_router("/webhooks", webhooks.router)
 api.add_router("/providers/config/integrations", integrations.router)
 api.add_router("/admin", admin.router)
+api.add_router("/analytics", market.router)
 
 
 READ = Requires(Permission.READ_OFFERS)

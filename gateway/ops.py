@@ -41,6 +41,7 @@ async def health(request: HttpRequest) -> HttpResponse:
             "alerts_fired": runtime.notifier.fired,
             "webhook_deliveries": runtime.notifier.delivered,
         },
+        "analytics": runtime.market.health(now),
         "unknown_gpus": [
             {"provider": provider, "gpu_name": name}
             for provider, name in sorted(

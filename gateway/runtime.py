@@ -34,6 +34,7 @@ from gpubroker.gateway.identity.routes import RouteTable
 from gpubroker.gateway.identity.tokens import Tokens
 from gpubroker.gateway.realtime.changes import ChangeFeed
 from gpubroker.gateway.realtime.hub import Hub
+from gpubroker.gateway.realtime.market import Market
 from gpubroker.gateway.realtime.notify import Notifier
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class GatewayRuntime:
             on_provider=self.changes.provider,
             on_alert=self.changes.alert,
         )
+        self.market = Market(self.bus, self.hub)
         self.vault = open_vault(settings)
         self.resolver: webtargets.Resolver = webtargets.system_resolver
         self.notifier = Notifier(self.bus, self.catalog, self.vault)
@@ -110,6 +112,7 @@ class GatewayRuntime:
         self._tasks.append(asyncio.create_task(self.ingest.run(), name="ingest"))
         self._tasks.append(asyncio.create_task(self._when_settled(), name="settled"))
         self._tasks.append(asyncio.create_task(self.notifier.run(), name="notify"))
+        self._tasks.append(asyncio.create_task(self.market.run(), name="market"))
         self._tasks.append(asyncio.create_task(self.hub.beat(), name="heartbeat"))
         self._tasks.append(asyncio.create_task(self._refresh_on_change(), name="refresh"))
         self._tasks.append(asyncio.create_task(retention.run_periodically(self.settings), name="retention"))

@@ -44,7 +44,15 @@ def diff(previous: Mapping[str, Offer], current: Iterable[Offer], at: datetime) 
             assert old.price_per_hour is not None and offer.price_per_hour is not None
             changes.price_updates.append(
                 PriceUpdate(
-                    offer.provider, offer.id, offer.gpu_type, offer.region, old.price_per_hour, offer.price_per_hour, at
+                    offer.provider,
+                    offer.id,
+                    offer.gpu_type,
+                    offer.region,
+                    old.price_per_hour,
+                    offer.price_per_hour,
+                    at,
+                    gpu_count=offer.gpu_count,
+                    country=offer.country,
                 )
             )
     changes.removed = [offer for offer_id, offer in previous.items() if offer_id not in seen]

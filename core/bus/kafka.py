@@ -1,5 +1,9 @@
 """The Kafka backend (aiokafka): idempotent, acks=all, snappy-compressed, batched.
 
+Consumers read committed records only: the stream analytics write their topics in Kafka
+transactions (exactly once), and a record of a transaction that was aborted, or is not yet
+committed, must never reach a subscriber.
+
 ``flush`` waits for every record published since the last flush and raises ``BusError`` if any
 was not acknowledged, so callers can keep undelivered records instead of losing them (the
 producer alone reports failures only through per-record futures).
@@ -86,7 +90,12 @@ class KafkaBus:
         except Exception as exc:
             raise BusError(f"cannot read the partitions of {topic}: {type(exc).__name__}: {exc}") from None
         partitions = [TopicPartition(topic, number) for number in sorted(numbers)]
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
         await consumer.start()
         try:
             consumer.assign(partitions)
@@ -121,6 +130,7 @@ class KafkaBus:
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="latest" if group is not None or not from_beginning else "earliest",
+            isolation_level="read_committed",
         )
         await consumer.start()
         handled: dict[TopicPartition, int] = {}

@@ -8,9 +8,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 
 from gpubroker.core.bus import Delivery, Headers, Record
-from gpubroker.core.events import OFFERS
+from gpubroker.core.events import OFFERS, PRICE_AGGREGATES
 
-COMPACTED = frozenset({OFFERS})
+COMPACTED = frozenset({OFFERS, PRICE_AGGREGATES})
 
 
 class MemoryBus:

@@ -43,7 +43,8 @@ _TRACER = tracing.tracer("gpubroker.gateway.hub")
 @dataclass(frozen=True)
 class Event:
     kind: str
-    """price_update, availability, offer_added, offer_removed, health_status, price_alert or alert"""
+    """price_update, availability, offer_added, offer_removed, health_status, price_alert, alert
+    or market"""
     data: bytes
     """The payload, JSON, rendered once for every subscriber."""
     stream: str
@@ -55,6 +56,8 @@ class Event:
     """The offer as a one-row index, so subscribers' filters apply to it as to the list."""
     owner: int | None = None
     """The user an event is for alone; None for everyone."""
+    gpu_type: str | None = None
+    """The GPU type of an event about no one offer (a market window), for ``gpu:`` channels."""
     rendered: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """What each transport sends for this event, made by the first subscriber that needs it."""
 

@@ -5,7 +5,8 @@ After connecting, a client gets ``{"type": "connection_established"}`` and then 
 - ``{"type": "subscribe", "channels": [...]}`` and ``{"type": "unsubscribe", "channels": [...]}``
   with channels ``price_updates``, ``availability``, ``health_status``, ``price_alerts`` (the
   market's significant changes and anomalies), ``alerts`` (the signed-in user's own alert
-  rules firing; nobody else's), ``provider:<name>``, ``gpu:<type>`` and ``region:<name>``;
+  rules firing; nobody else's), ``market`` (each closed 1-minute window of the market's per-GPU
+  prices, per GPU type and continent; Pro plan), ``provider:<name>``, ``gpu:<type>`` and ``region:<name>``;
 - ``{"type": "ping"}``, answered with ``{"type": "pong"}``.
 
 Events arrive as ``{"type": "event", "id": ..., "event": <kind>, "data": {...}}``. Channels
@@ -38,6 +39,7 @@ KINDS = {
     "health_status": frozenset({"health_status"}),
     "price_alerts": frozenset({"price_alert"}),
     "alerts": frozenset({"alert"}),
+    "market": frozenset({"market"}),
 }
 PREFIXES = ("provider", "gpu", "region")
 MAX_CHANNELS = 100
@@ -94,7 +96,8 @@ class Interests:
         if self.named["provider"] and event.provider not in self.named["provider"]:
             return False
         offer = event.index.offers[0] if event.index is not None else None
-        if self.named["gpu"] and (offer is None or offer.gpu_type not in self.named["gpu"]):
+        gpu_type = offer.gpu_type if offer is not None else event.gpu_type
+        if self.named["gpu"] and (gpu_type is None or gpu_type not in self.named["gpu"]):
             return False
         return not self.named["region"] or (offer is not None and offer.region.lower() in self.named["region"])
 
@@ -109,6 +112,7 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.interests = Interests()
         identity = self.scope.get("gpubroker.identity")
         self.user_id = None if identity is None else identity.user_id
+        self.may_read_market = identity is not None and identity.may(Permission.ANALYTICS)
         self.subscription: Subscription = self.hub.subscribe(self.interests.accepts, owner=self.user_id)
         await self.accept()
         plan = identity.plan.value if identity is not None else "anonymous"
@@ -151,6 +155,8 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             )
         if kind == "subscribe" and "alerts" in channels and self.user_id is None:
             return await self._send({"type": "error", "message": "sign in (?token=) to receive your alerts"})
+        if kind == "subscribe" and "market" in channels and not self.may_read_market:
+            return await self._send({"type": "error", "message": "the market channel needs the Pro plan"})
         try:
             self.interests.change(channels, add=kind == "subscribe")
         except ValueError as exc:

@@ -12,7 +12,7 @@ event tells a client too slow to keep up how many events it lost.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 import orjson
@@ -37,16 +37,27 @@ def open_stream(
     request: HttpRequest, hub: Hub, filters: OfferFilters, last_event_id: str | None, owner: int | None
 ) -> StreamingHttpResponse:
     """``owner``: the signed-in caller's user id, whose own alerts the stream carries too."""
+
+    def accepts(event: Event) -> bool:
+        if event.kind == "market":  # the market's windows have a stream of their own
+            return False
+        if event.index is None:  # provider health: only the providers asked about, if any
+            return not filters.providers or event.provider in filters.providers
+        return bool(filters.mask(event.index)[0])
+
+    return event_stream(request, hub, accepts, last_event_id, owner)
+
+
+def event_stream(
+    request: HttpRequest, hub: Hub, accepts: Callable[[Event], bool], last_event_id: str | None, owner: int | None
+) -> StreamingHttpResponse:
+    """The hub's events that ``accepts`` lets through, as Server-Sent Events, first the retained
+    ones after ``Last-Event-ID`` (the header, or ``last_event_id``) when it is given."""
     resume_from = request.headers.get("Last-Event-ID") or last_event_id
     try:
         position = parse_position(resume_from) if resume_from else None
     except ValueError:
         raise invalid("Last-Event-ID", f"{resume_from!r} is not an event id from this stream") from None
-
-    def accepts(event: Event) -> bool:
-        if event.index is None:  # provider health: only the providers asked about, if any
-            return not filters.providers or event.provider in filters.providers
-        return bool(filters.mask(event.index)[0])
 
     subscription = hub.subscribe(accepts, owner=owner)
     missed = [event for event in hub.since(position, owner) if accepts(event)] if position is not None else []

@@ -19,11 +19,13 @@ readonly KAFKA_TOPICS=(
   "gpubroker.provider-events:3:retention.ms=$SEVEN_DAYS_MS"
   "gpubroker.webhooks:3:retention.ms=$SEVEN_DAYS_MS"
   "gpubroker.price-alerts:3:retention.ms=$SEVEN_DAYS_MS"
+  "gpubroker.price-aggregates:3:cleanup.policy=compact,min.compaction.lag.ms=0,segment.ms=60000"
   "gpubroker.dlq.offers:1:retention.ms=$SEVEN_DAYS_MS"
   "gpubroker.dlq.price-updates:1:retention.ms=$SEVEN_DAYS_MS"
   "gpubroker.dlq.provider-events:1:retention.ms=$SEVEN_DAYS_MS"
   "gpubroker.dlq.webhooks:1:retention.ms=$SEVEN_DAYS_MS"
   "gpubroker.dlq.price-alerts:1:retention.ms=$SEVEN_DAYS_MS"
+  "gpubroker.dlq.price-aggregates:1:retention.ms=$SEVEN_DAYS_MS"
 )
 
 kafka_init() {

@@ -24,11 +24,17 @@ A100 = offer("vastai", "a", "A100", "1.00")
 class EventStream:
     """An SSE client driving the ASGI application, reading events as they are sent."""
 
-    def __init__(self, runtime: GatewayRuntime, query: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(
+        self,
+        runtime: GatewayRuntime,
+        query: bytes,
+        headers: list[tuple[bytes, bytes]],
+        path: str = "/api/v2/providers/stream",
+    ) -> None:
         from tests.gateway.conftest import asgi_client
 
         self.app = asgi_client(runtime).app
-        self.query, self.headers = query, headers
+        self.query, self.headers, self.path = query, headers, path
         self.chunks: asyncio.Queue[bytes] = asyncio.Queue()
         self.started = asyncio.Event()
         self.gone = asyncio.Event()
@@ -38,7 +44,7 @@ class EventStream:
     async def __aenter__(self) -> EventStream:
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-            "path": "/api/v2/providers/stream", "raw_path": b"/api/v2/providers/stream", "query_string": self.query,
+            "path": self.path, "raw_path": self.path.encode(), "query_string": self.query,
             "root_path": "", "headers": self.headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
         }  # fmt: skip
         requests = [{"type": "http.request", "body": b"", "more_body": False}]

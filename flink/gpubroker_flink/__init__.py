@@ -1,0 +1,1 @@
+"""GPUBROKER stream analytics on Apache Flink."""
