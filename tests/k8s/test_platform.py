@@ -173,6 +173,7 @@ def test_a_kafka_topic_for_every_topic_and_dead_letter_topic_of_the_product(rend
         events.PROVIDER_EVENTS: 6,
         events.WEBHOOKS: 6,
         events.PRICE_ALERTS: 6,
+        events.PRICE_AGGREGATES: 6,
     }
     assert {(s["replicas"], s["config"]["min.insync.replicas"]) for s in topics.values()} == {(3, 2)}
 
