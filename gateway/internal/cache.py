@@ -7,6 +7,7 @@ the cache), as the platform: it is rendered for the current catalogue into both 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -87,9 +88,13 @@ async def _get(path: str, query: bytes, identity: Any) -> int:
         "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 80), "gpubroker.identity": identity,
     }  # fmt: skip
     sent: list[dict[str, Any]] = []
+    requests = [{"type": "http.request", "body": b"", "more_body": False}]
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # connected until the answer is sent; Django then stops listening
+        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)

@@ -59,8 +59,13 @@ def register(deliveries: list[events.WebhookDelivery], now: datetime) -> list[di
     from gpubroker.gateway.models import Webhook, WebhookDelivery
 
     answers = []
+    seen: set[str] = set()
     hooks = Webhook.objects.in_bulk({delivery.webhook_id for delivery in deliveries})
     for delivery in deliveries:
+        if delivery.delivery_id in seen:
+            answers.append(_answer(delivery.delivery_id, "skip", "twice in this batch"))
+            continue
+        seen.add(delivery.delivery_id)
         hook = hooks.get(delivery.webhook_id)
         if hook is None or hook.user_id != delivery.user_id:
             answers.append(_answer(delivery.delivery_id, "skip", "the webhook no longer exists"))
