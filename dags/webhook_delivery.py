@@ -26,6 +26,8 @@ from gpubroker_dags.delivery import GROUP, DeliveryService, Options
 from gpubroker_dags.gateway import Gateway
 
 RUN_FOR_S = 600
+GATEWAY_WAIT_S = 120.0
+"""A gateway restart is waited out (the batch is kept, uncommitted) rather than failing the task."""
 
 with DAG(
     "webhook_delivery",
@@ -50,7 +52,7 @@ with DAG(
         options = Options(config.kafka_bootstrap(), config.allowed_networks(), group=params["group"])
 
         async def delivering() -> dict[str, Any]:
-            async with Gateway() as gateway:
+            async with Gateway(wait_s=GATEWAY_WAIT_S) as gateway:
                 tally = await DeliveryService(gateway, options).run(float(params["run_for_s"]))
             return tally.summary()
 

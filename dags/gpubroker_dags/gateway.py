@@ -4,6 +4,9 @@ so the task fails with a reason (and Airflow retries it with backoff)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from types import TracebackType
 from typing import Any
 
@@ -11,6 +14,8 @@ import aiohttp
 import orjson
 
 from gpubroker_dags import config
+
+log = logging.getLogger(__name__)
 
 TIMEOUT_S = 30.0
 
@@ -22,9 +27,14 @@ class GatewayError(RuntimeError):
 
 
 class Gateway:
-    def __init__(self, base_url: str | None = None, token: str | None = None) -> None:
+    """``wait_s``: how long a call keeps trying while the gateway cannot be reached or answers
+    503 (a restart, a database failover), with exponential backoff, before it fails; 0 fails at
+    once and leaves the retrying to Airflow."""
+
+    def __init__(self, base_url: str | None = None, token: str | None = None, *, wait_s: float = 0.0) -> None:
         self.base_url = (base_url or config.gateway_url()).rstrip("/")
         self._token = token
+        self._wait_s = wait_s
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Gateway:
@@ -43,6 +53,19 @@ class Gateway:
             await self._session.close()
 
     async def call(self, method: str, path: str, body: Any = None, **query: Any) -> Any:
+        deadline = time.monotonic() + self._wait_s
+        delay = 0.25
+        while True:
+            try:
+                return await self._call(method, path, body, query)
+            except GatewayError as exc:
+                if exc.status not in (0, 502, 503, 504) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s; trying again in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _call(self, method: str, path: str, body: Any, query: dict[str, Any]) -> Any:
         assert self._session is not None, "use 'async with Gateway() as gateway'"
         url = f"{self.base_url}/internal/v1{path}"
         try:
