@@ -103,3 +103,20 @@ def test_the_scheduler_runs_a_dag_triggered_through_the_rest_api(
         api(airflow, "PATCH", "/api/v2/dags/cache_warming?update_mask=is_paused", {"is_paused": True}, token)
         assert state == "success", [(t["task_id"], t["map_index"], t["state"]) for t in tasks]
         assert {t["task_id"] for t in tasks} == {"popular_queries", "instances", "warm"}
+
+
+def test_airflow_runs_without_celery(airflow: Airflow) -> None:
+    """FR-10.6 in Airflow's own environment: no Celery installed, the LocalExecutor configured."""
+    check = (
+        "import importlib.metadata as m, json; from airflow.configuration import conf;"
+        "print(json.dumps([sorted(d.metadata['Name'].lower() for d in m.distributions()),"
+        " conf.get('core', 'executor')]))"
+    )
+    done = subprocess.run(
+        [airflow.python, "-c", check],
+        env={"AIRFLOW_HOME": airflow.home, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    names, executor = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not [name for name in names if "celery" in name], names
+    assert "django" not in names, "the DAGs' environment holds no gateway dependency"
+    assert executor == "LocalExecutor"
