@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from gpubroker.core import events
 from gpubroker.core.settings import Settings
@@ -55,45 +55,47 @@ def schedule(settings: Settings) -> RetrySchedule:
 
 
 def register(deliveries: list[events.WebhookDelivery], now: datetime) -> list[dict[str, Any]]:
-    """Each delivery's instruction: ``send`` (with the attempt's number) or ``skip`` (why)."""
+    """Each delivery's instruction: ``send`` (with the attempt's number) or ``skip`` (why). One
+    batch is a few queries, whatever its size: the delivery service registers hundreds at once."""
     from gpubroker.gateway.models import Webhook, WebhookDelivery
 
-    answers = []
-    seen: set[str] = set()
     hooks = Webhook.objects.in_bulk({delivery.webhook_id for delivery in deliveries})
+    unique = list({delivery.delivery_id: delivery for delivery in deliveries}.values())
+    with transaction.atomic():
+        WebhookDelivery.objects.bulk_create(
+            [
+                WebhookDelivery(
+                    delivery_id=delivery.delivery_id,
+                    webhook=hook,
+                    event=delivery.event,
+                    url=delivery.url,
+                    body=delivery.body.decode(),
+                    headers=delivery.headers,
+                    created_at=delivery.created_at,
+                    status="pending" if hook.active else "cancelled",
+                    finished_at=None if hook.active else now,
+                )
+                for delivery in unique
+                if (hook := hooks.get(delivery.webhook_id)) is not None and hook.user_id == delivery.user_id
+            ],
+            ignore_conflicts=True,  # registered before: the rows below say what became of them
+        )
+    rows = WebhookDelivery.objects.in_bulk([d.delivery_id for d in unique], field_name="delivery_id")
+    answers, seen = [], set()
     for delivery in deliveries:
+        row = rows.get(delivery.delivery_id)
         if delivery.delivery_id in seen:
             answers.append(_answer(delivery.delivery_id, "skip", "twice in this batch"))
-            continue
-        seen.add(delivery.delivery_id)
-        hook = hooks.get(delivery.webhook_id)
-        if hook is None or hook.user_id != delivery.user_id:
+        elif row is None:
             answers.append(_answer(delivery.delivery_id, "skip", "the webhook no longer exists"))
-            continue
-        try:
-            with transaction.atomic():
-                row, created = WebhookDelivery.objects.get_or_create(
-                    delivery_id=delivery.delivery_id,
-                    defaults={
-                        "webhook": hook,
-                        "event": delivery.event,
-                        "url": delivery.url,
-                        "body": delivery.body.decode(),
-                        "headers": delivery.headers,
-                        "created_at": delivery.created_at,
-                        "status": "pending" if hook.active else "cancelled",
-                        "finished_at": None if hook.active else now,
-                    },
-                )
-        except IntegrityError:  # registered meanwhile by another delivery task
-            row, created = WebhookDelivery.objects.get(delivery_id=delivery.delivery_id), False
-        if row.status != "pending":
+        elif row.status != "pending":
             reason = "the webhook is disabled" if row.status == "cancelled" else f"already {row.status}"
             answers.append(_answer(delivery.delivery_id, "skip", reason))
-        elif not created and row.attempts > 0:
+        elif row.attempts > 0:
             answers.append(_answer(delivery.delivery_id, "skip", "already attempted; retries are handed out when due"))
         else:
-            answers.append(_answer(delivery.delivery_id, "send", None, row.attempts + 1))
+            answers.append(_answer(delivery.delivery_id, "send", None, 1))
+        seen.add(delivery.delivery_id)
     return answers
 
 
@@ -102,37 +104,61 @@ def _answer(delivery_id: str, action: str, reason: str | None, attempt: int | No
 
 
 def record(attempts: list[Attempt], settings: Settings, now: datetime) -> Recorded:
-    """Record each attempt once and move its delivery (and webhook) on."""
+    """Record each attempt once and move its delivery (and webhook) on, in one transaction of a
+    few queries for the whole batch."""
     from gpubroker.gateway.models import WebhookAttempt, WebhookDelivery
 
     result = Recorded()
     retry = schedule(settings)
-    for attempt in attempts:
-        with transaction.atomic():
-            row = (
-                WebhookDelivery.objects.select_for_update()
-                .select_related("webhook")
-                .filter(delivery_id=attempt.delivery_id)
-                .first()
+    with transaction.atomic():
+        rows = {
+            row.delivery_id: row
+            for row in WebhookDelivery.objects.select_for_update()
+            .select_related("webhook")
+            .filter(delivery_id__in={attempt.delivery_id for attempt in attempts})
+            .order_by("pk")
+        }
+        hooks: dict[int, Any] = {}
+        for row in rows.values():  # one object per webhook, so that its failures add up
+            row.webhook = hooks.setdefault(row.webhook_id, row.webhook)
+        known = set(
+            WebhookAttempt.objects.filter(delivery__in=[row.pk for row in rows.values()]).values_list(
+                "delivery__delivery_id", "number"
             )
+        )
+        new_attempts, changed = [], {}
+        for attempt in attempts:
+            row = rows.get(attempt.delivery_id)
             if row is None:
                 result.statuses[attempt.delivery_id] = {"status": "unknown", "next_attempt_at": None}
                 continue
-            verdict = outcome(attempt.status_code, attempt.error_kind)
-            _, created = WebhookAttempt.objects.get_or_create(
-                delivery=row,
-                number=attempt.number,
-                defaults={
-                    "at": attempt.at,
-                    "status_code": attempt.status_code,
-                    "error": (attempt.error or attempt.error_kind or "")[:300] or None,
-                    "latency_ms": attempt.latency_ms,
-                    "outcome": verdict,
-                },
-            )
-            if created and row.status == "pending":
-                _advance(row, attempt, verdict, retry, settings, now, result)
+            if (attempt.delivery_id, attempt.number) not in known:
+                known.add((attempt.delivery_id, attempt.number))
+                verdict = outcome(attempt.status_code, attempt.error_kind)
+                new_attempts.append(
+                    WebhookAttempt(
+                        delivery=row,
+                        number=attempt.number,
+                        at=attempt.at,
+                        status_code=attempt.status_code,
+                        error=(attempt.error or attempt.error_kind or "")[:300] or None,
+                        latency_ms=attempt.latency_ms,
+                        outcome=verdict,
+                    )
+                )
+                if row.status == "pending":
+                    _advance(row, attempt, verdict, retry, settings, now, result)
+                    changed[row.pk] = row
             result.statuses[attempt.delivery_id] = {"status": row.status, "next_attempt_at": row.next_attempt_at}
+        for row in rows.values():  # a webhook disabled by this batch takes its pending deliveries along
+            if not row.webhook.active and row.status == "pending":
+                row.status, row.next_attempt_at, row.finished_at = "cancelled", None, now
+                changed[row.pk] = row
+                result.statuses[row.delivery_id] = {"status": "cancelled", "next_attempt_at": None}
+        WebhookAttempt.objects.bulk_create(new_attempts, ignore_conflicts=True)
+        WebhookDelivery.objects.bulk_update(
+            list(changed.values()), ["status", "attempts", "first_attempt_at", "next_attempt_at", "finished_at"]
+        )
     return result
 
 
@@ -163,7 +189,6 @@ def _advance(
             if row.status == "exhausted":
                 result.exhausted.append(_envelope(row))
         _note_failure(hook, settings, now, result)
-    row.save()
 
 
 def _note_failure(hook: Any, settings: Settings, now: datetime, result: Recorded) -> None:

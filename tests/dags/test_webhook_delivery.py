@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gpubroker.core import events
 from tests.conftest import Services
@@ -75,14 +75,16 @@ def start_group_at_the_end(services: Services, group: str) -> None:
     """A new delivery group for this test, starting after what earlier runs left on the topic."""
 
     async def commit_end() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=services.kafka_bootstrap)
+        await producer.start()
+        try:
+            numbers = await producer.partitions_for(events.WEBHOOKS)
+        finally:
+            await producer.stop()
+        partitions = [TopicPartition(events.WEBHOOKS, number) for number in sorted(numbers)]
         consumer = AIOKafkaConsumer(bootstrap_servers=services.kafka_bootstrap, group_id=group)
         await consumer.start()
         try:
-            partitions = [
-                TopicPartition(events.WEBHOOKS, p) for p in consumer.partitions_for_topic(events.WEBHOOKS) or ()
-            ]
-            if not partitions:
-                partitions = [TopicPartition(events.WEBHOOKS, p) for p in range(3)]
             consumer.assign(partitions)
             await consumer.seek_to_end(*partitions)
             await consumer.commit({tp: await consumer.position(tp) for tp in partitions})
