@@ -11,7 +11,8 @@ It consumes ``gpubroker.webhooks`` in its own consumer group and, for each batch
 3. POSTs each delivery exactly as the gateway signed it, concurrently, never following redirects;
 4. reports every attempt (status, latency, number) to the gateway, which decides what follows
    (``core.webhook_policy``: a later attempt, a final failure, the dead-letter topic);
-5. and only then commits the batch's offsets.
+5. and only then commits the batch's offsets (batches overlap, a few at a time, but are
+   committed in order).
 
 Between batches it claims the retries that are due and attempts them the same way. A crash
 between a POST and its report makes the delivery be sent again on restart, with the same
@@ -25,6 +26,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +52,8 @@ class Options:
     concurrency: int = 32
     timeout_s: float = 10.0
     batch: int = 200
+    overlap: int = 4
+    """Batches in flight at once: sending one while earlier ones are being reported."""
     claim_every_s: float = 1.0
     group: str = GROUP
 
@@ -148,17 +152,30 @@ class DeliveryService:
         await producer.start()
         deadline = time.monotonic() + run_for_s
         claimed_at = 0.0
+        # Batches overlap (the next is sent while the last is being reported); offsets are
+        # committed in order, each once its batch is recorded.
+        inflight: deque[tuple[asyncio.Task[None], dict[TopicPartition, int]]] = deque()
         try:
             while time.monotonic() < deadline:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._options.batch)
                 records = [record for partition in batches.values() for record in partition]
                 if records:
-                    await self._from_topic(session, producer, records)
-                    await consumer.commit(_next_offsets(records))
+                    handled = asyncio.create_task(self._from_topic(session, producer, records))
+                    inflight.append((handled, _next_offsets(records)))
+                while inflight and (inflight[0][0].done() or len(inflight) >= self._options.overlap):
+                    handled, offsets = inflight.popleft()
+                    await handled
+                    await consumer.commit(offsets)
                 if time.monotonic() - claimed_at >= self._options.claim_every_s:
                     claimed_at = time.monotonic()
                     await self._retries(session)
+            while inflight:
+                handled, offsets = inflight.popleft()
+                await handled
+                await consumer.commit(offsets)
         finally:
+            for handled, _ in inflight:
+                handled.cancel()
             await session.close()
             await producer.stop()
             await consumer.stop()
