@@ -177,7 +177,8 @@ async def throughput(
     while len(receiver.at("/changes")) - before < count:
         await asyncio.sleep(0.02)
         if task.done():
-            break
+            task.result()  # it failed: say why rather than report a figure
+            sys.exit("the delivery loop ended before delivering everything")
     ours = time.perf_counter() - started
     task.cancel()
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)

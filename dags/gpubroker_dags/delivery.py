@@ -2,9 +2,9 @@
 
 It consumes ``gpubroker.webhooks`` in its own consumer group and, for each batch of records:
 
-1. registers the deliveries with the gateway, which answers send or skip (a delivery it has
-   already seen is skipped: the notifier made it twice, or this batch is being consumed again
-   after a restart);
+1. registers the deliveries with the gateway (their ids and targets), which answers send or
+   skip (a delivery it has already seen is skipped: the notifier made it twice, or this batch
+   is being consumed again after a restart);
 2. checks each target where it stands now (``core.webtargets``: a name that resolves to a
    private, loopback or link-local address is refused and never sent; the connection then goes
    to the very addresses that were checked, so the name cannot be re-pointed in between);
@@ -43,6 +43,9 @@ from gpubroker_dags.gateway import Gateway
 log = logging.getLogger(__name__)
 
 GROUP = "gpubroker-webhook-delivery"
+MAX_REQUEST_BYTES = 200 * 1024
+"""Below the gateway's request-body limit (256 KiB)."""
+MAX_PER_REQUEST = 500
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Options:
     allowed: Sequence[webtargets.Network] = ()
     concurrency: int = 32
     timeout_s: float = 10.0
-    batch: int = 200
+    batch: int = 500
     overlap: int = 4
     """Batches in flight at once: sending one while earlier ones are being reported."""
     claim_every_s: float = 1.0
@@ -78,7 +81,7 @@ class Tally:
 
 @dataclass(frozen=True)
 class Outcome:
-    delivery_id: str
+    delivery: events.WebhookDelivery
     attempt: int
     at: datetime
     status_code: int | None
@@ -87,8 +90,10 @@ class Outcome:
     latency_ms: float | None
 
     def report(self) -> dict[str, Any]:
-        return {
-            "delivery_id": self.delivery_id,
+        """The attempt for the gateway; one that did not deliver carries the signed request, which
+        the gateway keeps for the attempts that follow (a delivered one never needs it)."""
+        report: dict[str, Any] = {
+            "delivery_id": self.delivery.delivery_id,
             "attempt": self.attempt,
             "at": self.at.isoformat(),
             "status_code": self.status_code,
@@ -96,6 +101,9 @@ class Outcome:
             "error": self.error,
             "latency_ms": self.latency_ms,
         }
+        if self.status_code is None or not 200 <= self.status_code < 300:
+            report |= {"body": self.delivery.body.decode(), "headers": self.delivery.headers}
+        return report
 
 
 class PinnedResolver(AbstractResolver):
@@ -194,8 +202,9 @@ class DeliveryService:
             deliveries.setdefault(delivery.delivery_id, delivery)
         if not deliveries:
             return
-        body = {"deliveries": [_wire(delivery) for delivery in deliveries.values()]}
-        answers = (await self._gateway.post("/webhooks/deliveries", body))["deliveries"]
+        answers = []
+        for chunk in _chunks([_wire(delivery) for delivery in deliveries.values()]):
+            answers += (await self._gateway.post("/webhooks/deliveries", {"deliveries": chunk}))["deliveries"]
         to_send = [(deliveries[a["delivery_id"]], a["attempt"]) for a in answers if a["action"] == "send"]
         self.tally.skipped += len(answers) - len(to_send)
         await self._attempt_all(session, to_send)
@@ -215,8 +224,9 @@ class DeliveryService:
         )
         if not outcomes:
             return
-        result = await self._gateway.post("/webhooks/attempts", {"attempts": [o.report() for o in outcomes]})
-        self.tally.dead_lettered += result["dead_lettered"]
+        for chunk in _chunks([outcome.report() for outcome in outcomes]):
+            result = await self._gateway.post("/webhooks/attempts", {"attempts": chunk})
+            self.tally.dead_lettered += result["dead_lettered"]
 
     async def _attempt(
         self, session: aiohttp.ClientSession, delivery: events.WebhookDelivery, number: int, checked: dict[str, Any]
@@ -226,7 +236,7 @@ class DeliveryService:
         if refusal is not None:
             self.tally.refused += 1
             log.warning("delivery %s not sent: %s", delivery.delivery_id, refusal)
-            return Outcome(delivery.delivery_id, number, started_at, None, "refused", refusal, None)
+            return Outcome(delivery, number, started_at, None, "refused", refusal, None)
         self.tally.sent += 1
         started = time.perf_counter()
         status, kind, error = None, None, None
@@ -246,7 +256,7 @@ class DeliveryService:
             self.tally.latencies_ms.append(latency_ms)
         else:
             self.tally.failed += 1
-        return Outcome(delivery.delivery_id, number, started_at, status, kind, error, latency_ms)
+        return Outcome(delivery, number, started_at, status, kind, error, latency_ms)
 
     async def _check(self, url: str, checked: dict[str, str | None]) -> str | None:
         """Why ``url`` may not be delivered to now, or None (its addresses are then pinned)."""
@@ -265,10 +275,32 @@ class DeliveryService:
         return checked[target.host]
 
 
+def _chunks(items: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    """``items`` in requests the gateway takes: at most ``MAX_REQUEST_BYTES`` of JSON and
+    ``MAX_PER_REQUEST`` items each."""
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for item in items:
+        length = len(orjson.dumps(item)) + 1
+        if chunk and (size + length > MAX_REQUEST_BYTES or len(chunk) == MAX_PER_REQUEST):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += length
+    if chunk:
+        yield chunk
+
+
 def _wire(delivery: events.WebhookDelivery) -> dict[str, Any]:
-    data: dict[str, Any] = orjson.loads(delivery.encode())
-    del data["schema"]
-    return data
+    """What registering a delivery needs: not its request, which only a failed attempt carries."""
+    return {
+        "delivery_id": delivery.delivery_id,
+        "webhook_id": delivery.webhook_id,
+        "user_id": delivery.user_id,
+        "url": delivery.url,
+        "event": delivery.event,
+        "created_at": delivery.created_at.isoformat(),
+    }
 
 
 def _from_wire(item: dict[str, Any]) -> events.WebhookDelivery:

@@ -23,7 +23,8 @@ MAX_BATCH = 500
 
 
 class DeliveryIn(Schema):
-    """A ``webhook-delivery/1`` envelope as it was on the topic (without ``schema``)."""
+    """A ``webhook-delivery/1`` envelope as it was on the topic (without ``schema``); ``body`` and
+    ``headers`` may be left out when registering (they come with a failed attempt's report)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -32,8 +33,8 @@ class DeliveryIn(Schema):
     user_id: int
     url: Annotated[str, Field(min_length=1, max_length=500)]
     event: Annotated[str, Field(min_length=1, max_length=32)]
-    body: str
-    headers: dict[str, str]
+    body: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)
     created_at: datetime
 
     def envelope(self) -> events.WebhookDelivery:
@@ -78,6 +79,8 @@ class AttemptIn(Schema):
     )
     error: Annotated[str | None, Field(max_length=2000)] = None
     latency_ms: Annotated[float | None, Field(ge=0)] = None
+    body: str | None = Field(default=None, description="The signed request, with an attempt that did not deliver.")
+    headers: dict[str, str] | None = None
 
 
 class Attempts(Schema):
@@ -127,7 +130,9 @@ async def record_attempts(request: HttpRequest, body: Attempts) -> dict[str, Any
     failing for too long is disabled and its owner told, before this answers."""
     runtime = current()
     attempts = [
-        delivery_log.Attempt(a.delivery_id, a.attempt, a.at, a.status_code, a.error_kind, a.error, a.latency_ms)
+        delivery_log.Attempt(
+            a.delivery_id, a.attempt, a.at, a.status_code, a.error_kind, a.error, a.latency_ms, a.body, a.headers
+        )
         for a in body.attempts
     ]
     result = await db.run(delivery_log.record, attempts, runtime.settings, datetime.now(UTC))

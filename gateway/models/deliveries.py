@@ -2,9 +2,10 @@
 
 A delivery is keyed by its ``delivery_id`` (the same however often the event behind it is
 handled), so registering it again finds the row it already has: that is how a delivery made
-twice upstream is sent once. It keeps the signed request exactly as it is to be sent, for the
-attempts that follow the first. Attempts are unique per (delivery, number), so a report sent
-twice is recorded once.
+twice upstream is sent once. Once an attempt fails, it keeps the signed request exactly as it is
+to be sent, for the attempts that follow (and the dead-letter topic); a delivery that succeeds
+the first time never needs it, so it is not carried there and back. Attempts are unique per
+(delivery, number), so a report sent twice is recorded once.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class WebhookDelivery(models.Model):
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
     event = models.CharField(max_length=32)
     url = models.CharField(max_length=500)
-    body = models.TextField()
+    body = models.TextField(default="", help_text="The signed request, kept once an attempt has failed.")
     headers = models.JSONField(default=dict)
     created_at = models.DateTimeField(help_text="When the event was made into this delivery.")
     status = models.CharField(max_length=16, choices=STATUSES, default="pending")

@@ -37,6 +37,9 @@ class Attempt:
     error_kind: str | None
     error: str | None
     latency_ms: float | None
+    body: str | None = None
+    """The signed request, sent with an attempt that did not deliver: kept for the next ones."""
+    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -146,6 +149,9 @@ def record(attempts: list[Attempt], settings: Settings, now: datetime) -> Record
                         outcome=verdict,
                     )
                 )
+                if attempt.body is not None and not row.body:
+                    row.body, row.headers = attempt.body, attempt.headers or {}
+                    WebhookDelivery.objects.filter(pk=row.pk).update(body=row.body, headers=row.headers)
                 if row.status == "pending":
                     _advance(row, attempt, verdict, retry, settings, now, result)
                     changed[row.pk] = row

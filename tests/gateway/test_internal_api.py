@@ -117,15 +117,15 @@ async def test_a_delivery_is_sent_once_and_every_attempt_is_listed_to_its_owner(
     first = delivery(hook)
     answer = (await platform.post("/internal/v1/webhooks/deliveries", {"deliveries": [first, first]})).json()
     assert [a["action"] for a in answer["deliveries"]] == ["send", "skip"]
-    recorded = await platform.post(
-        "/internal/v1/webhooks/attempts", {"attempts": [attempt(first["delivery_id"], 1, 503)]}
-    )
+    failed = {**attempt(first["delivery_id"], 1, 503), "body": first["body"], "headers": first["headers"]}
+    recorded = await platform.post("/internal/v1/webhooks/attempts", {"attempts": [failed]})
     assert recorded.json()["deliveries"][0]["status"] == "pending"
     again = (await platform.post("/internal/v1/webhooks/deliveries", {"deliveries": [first]})).json()
     assert again["deliveries"][0]["action"] == "skip", "consumed again: the record keeps it from a second send"
     await asyncio.sleep(1.1)
     due = (await platform.post("/internal/v1/webhooks/deliveries/due", {"limit": 10})).json()["deliveries"]
     assert [(d["delivery_id"], d["attempt"]) for d in due] == [(first["delivery_id"], 2)]
+    assert (due[0]["body"], due[0]["headers"]) == (first["body"], first["headers"]), "kept for the retry, as signed"
     assert (await platform.post("/internal/v1/webhooks/deliveries/due", {})).json()["deliveries"] == [], "leased"
     await platform.post("/internal/v1/webhooks/attempts", {"attempts": [attempt(first["delivery_id"], 2, 200)]})
     listed = await operator.get(f"/api/v2/webhooks/{hook.pk}/deliveries", headers={"x-api-key": key})
