@@ -127,7 +127,7 @@ def delivering(airflow: Airflow, services: Services, setup: Setup) -> Iterator[A
         airflow, services, f"http://127.0.0.1:{setup.port}", setup.token,
         GPUBROKER_WEBHOOK_ALLOWED_NETWORKS='["127.0.0.2/32"]',
     )  # fmt: skip
-    process = popen_dag(airflow, "webhook_delivery", env, {"run_for_s": 90, "group": group})
+    process = popen_dag(airflow, "webhook_delivery", env, {"run_for_s": 75, "group": group})
 
     def finished() -> str:
         output, _ = process.communicate(timeout=300)
