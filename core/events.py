@@ -42,6 +42,12 @@ PROVIDER_EVENT_SCHEMA = "provider-event/1"
 PRICE_ALERT_SCHEMA = "price-alert/1"
 PRICE_AGGREGATE_SCHEMA = "price-aggregate/1"
 WEBHOOK_DELIVERY_SCHEMA = "webhook-delivery/1"
+ACCOUNT_NOTICE_SCHEMA = "account-notice/1"
+
+PROVIDER_DEGRADED = "provider.degraded"
+"""A provider event: the plugin-health checks failed several runs in a row."""
+PROVIDER_RECOVERED = "provider.recovered"
+"""A provider event: the plugin-health checks pass again after ``provider.degraded``."""
 
 
 def utcnow() -> datetime:
@@ -346,6 +352,46 @@ def _aware(value: Any, name: str) -> datetime:
     if at.tzinfo is None:
         raise ValueError(f"{name} must carry a timezone")
     return at
+
+
+@dataclass(frozen=True)
+class AccountNotice:
+    """News for one user about their own account (``kind``: ``webhook.disabled``), carried on
+    ``gpubroker.price-alerts`` beside their alert rules firing and shown on their ``alerts``
+    channel the same way: to them alone."""
+
+    user_id: int
+    kind: str
+    at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "user_id": self.user_id, "at": self.at.isoformat(), "data": self.data}
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"schema": ACCOUNT_NOTICE_SCHEMA, **self.to_json()})
+
+    @classmethod
+    def decode(cls, value: bytes) -> AccountNotice:
+        data = _load(value, ACCOUNT_NOTICE_SCHEMA)
+        try:
+            return cls(
+                user_id=int(data["user_id"]),
+                kind=str(data["kind"]),
+                at=datetime.fromisoformat(data["at"]),
+                data=dict(data.get("data") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed account notice: {exc!r}") from None
+
+
+def decode_alert(value: bytes) -> PriceAlert | AccountNotice:
+    """A record of ``gpubroker.price-alerts``: a price alert, or a notice to one user."""
+    try:
+        schema = orjson.loads(value).get("schema")
+    except (orjson.JSONDecodeError, AttributeError):
+        schema = None
+    return AccountNotice.decode(value) if schema == ACCOUNT_NOTICE_SCHEMA else PriceAlert.decode(value)
 
 
 def _load(value: bytes, schema: str) -> dict[str, Any]:

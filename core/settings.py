@@ -97,6 +97,19 @@ class Settings(BaseSettings):
     shutdown_drain_s: float = Field(
         default=5.0, ge=0, le=300, description="How long `gpubroker serve` drains on SIGTERM before it stops."
     )
+    webhook_retry_initial_s: float = Field(
+        default=30.0, gt=0, description="The wait after a webhook delivery's first failed attempt; it doubles."
+    )
+    webhook_retry_max_delay_s: float = Field(default=4 * 3600.0, gt=0, description="The longest wait between attempts.")
+    webhook_retry_window_s: float = Field(
+        default=24 * 3600.0, gt=0, description="How long a delivery is retried before it goes to the dead-letter topic."
+    )
+    webhook_disable_after_s: float = Field(
+        default=24 * 3600.0, gt=0, description="A webhook whose every delivery failed for this long is disabled."
+    )
+    health_failures_to_degrade: int = Field(
+        default=3, ge=1, description="Failed plugin-health runs in a row that raise provider.degraded."
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -75,8 +75,10 @@ class GatewayApplication:
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A repeated GET from the fast path, the rest to Django."""
-        if scope["type"] == "http" and scope["method"] == "GET" and await self.runtime.fastpath.serve(scope, send):
-            return
+        if scope["type"] == "http" and scope["method"] == "GET":
+            self.runtime.queries.count(scope["path"], scope["query_string"])
+            if await self.runtime.fastpath.serve(scope, send):
+                return
         if scope["type"] == "websocket":  # the guard has refused unknown paths
             await self._sockets[scope["path"].strip("/")](scope, receive, send)
             return

@@ -9,7 +9,8 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from gpubroker.gateway import db
+from gpubroker.core import fx
+from gpubroker.gateway import db, fx_tables
 from gpubroker.gateway.identity.access import Access, allow
 from gpubroker.gateway.runtime import current
 
@@ -20,6 +21,7 @@ async def health(request: HttpRequest) -> HttpResponse:
     now = datetime.now(UTC)
     providers = runtime.catalog.freshness(now)["providers"]
     healthy = [p for p in providers if p["status"] == "healthy"]
+    verdicts = await runtime.verdicts.get()
     body = {
         "status": "ok" if providers and len(healthy) == len(providers) else "degraded",
         "mode": runtime.settings.mode,
@@ -42,6 +44,18 @@ async def health(request: HttpRequest) -> HttpResponse:
             "webhook_deliveries": runtime.notifier.delivered,
         },
         "analytics": runtime.market.health(now),
+        "plugin_health": None
+        if verdicts is None
+        else {
+            verdict["provider"]: {
+                "passed": verdict["passed"],
+                "consecutive_failures": verdict["consecutive_failures"],
+                "degraded": verdict["degraded"],
+                "reported_at": verdict["reported_at"].isoformat(),
+            }
+            for verdict in verdicts
+        },
+        "fx": fx_tables.describe(fx.rates()),
         "unknown_gpus": [
             {"provider": provider, "gpu_name": name}
             for provider, name in sorted(

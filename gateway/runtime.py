@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 from gpubroker.core import tracing, webtargets
 from gpubroker.core.bus import Bus, open_bus
 from gpubroker.core.cache import TwoTierCache
-from gpubroker.core.plugins import load_providers
+from gpubroker.core.plugins import ProviderRegistry, load_providers
 from gpubroker.core.ratelimit import SlidingWindowLimiter
 from gpubroker.core.secrets import open_secret_store
 from gpubroker.core.settings import Settings
 from gpubroker.core.vault import open_vault
-from gpubroker.gateway import retention
+from gpubroker.gateway import fx_tables, retention
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.ingest import Ingest
 from gpubroker.gateway.catalog.paging import Pager
@@ -32,10 +32,12 @@ from gpubroker.gateway.identity.guard import Guard
 from gpubroker.gateway.identity.keys import KeyRing
 from gpubroker.gateway.identity.routes import RouteTable
 from gpubroker.gateway.identity.tokens import Tokens
+from gpubroker.gateway.popular import QueryCounts
 from gpubroker.gateway.realtime.changes import ChangeFeed
 from gpubroker.gateway.realtime.hub import Hub
 from gpubroker.gateway.realtime.market import Market
 from gpubroker.gateway.realtime.notify import Notifier
+from gpubroker.gateway.verdicts import SummaryCache as VerdictCache
 
 if TYPE_CHECKING:
     from gpubroker.workers.worker import ProviderWorker
@@ -80,6 +82,7 @@ class GatewayRuntime:
             on_offer=self.changes.offer,
             on_provider=self.changes.provider,
             on_alert=self.changes.alert,
+            on_notice=self.changes.notice,
         )
         self.market = Market(self.bus, self.hub)
         self.vault = open_vault(settings)
@@ -95,6 +98,9 @@ class GatewayRuntime:
         self.accounts = Accounts()
         self.limiter = SlidingWindowLimiter(settings.redis_url)
         self.guard = Guard(settings, self.tokens, self.accounts, self.limiter, routes=_route_table)
+        self.verdicts = VerdictCache()
+        self.queries = QueryCounts(settings.redis_url)
+        self._plugins: ProviderRegistry | None = None
         self._index: OfferIndex | None = None
         self._indexed_version = -1
         self.warmed = 0
@@ -118,6 +124,8 @@ class GatewayRuntime:
         self._tasks.append(asyncio.create_task(retention.run_periodically(self.settings), name="retention"))
         self._tasks.append(asyncio.create_task(self.limiter.keep_presence(), name="presence"))
         self._tasks.append(asyncio.create_task(self._watch_for_drain(), name="drain"))
+        self._tasks.append(asyncio.create_task(self.queries.run(), name="query-counts"))
+        self._tasks.append(asyncio.create_task(fx_tables.use_stored(), name="fx"))
         if self.run_workers:
             await self._start_workers()
         _current = self
@@ -143,6 +151,12 @@ class GatewayRuntime:
         if ingest is None or ingest.done():
             reasons.append("the bus consumer is not running")
         return reasons
+
+    def plugins(self, *, reload: bool = False) -> ProviderRegistry:
+        """The installed provider plugins (their metadata), loaded on first use or when asked."""
+        if self._plugins is None or reload:
+            self._plugins = load_providers(allow=self.settings.plugins, block=self.settings.plugins_blocked)
+        return self._plugins
 
     def index(self) -> OfferIndex:
         """The catalogue snapshot queries run on: rebuilt when the catalogue has changed, at most
@@ -215,6 +229,7 @@ class GatewayRuntime:
             )
         await self._stack.aclose()
         await self.cache.close()
+        await self.queries.close()
         await self.limiter.close()
         await self.bus.stop()
         tracing.flush()

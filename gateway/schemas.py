@@ -19,6 +19,9 @@ class ProviderFreshness(BaseModel):
     stale: bool
     offers: int
     last_error: str | None
+    checks_failing: str | None = Field(
+        default=None, description="Why the scheduled plugin-health checks have failed several runs in a row."
+    )
 
 
 class OfferPage(BaseModel):

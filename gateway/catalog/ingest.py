@@ -42,6 +42,7 @@ class Ingest:
         on_offer: Callable[[Record, Offer | None, Offer | None], None] = lambda *_: None,
         on_provider: Callable[[Record, ProviderState], None] = lambda *_: None,
         on_alert: Callable[[Record, events.PriceAlert], None] = lambda *_: None,
+        on_notice: Callable[[Record, events.AccountNotice], None] = lambda *_: None,
     ) -> None:
         self._bus = bus
         self._catalog = catalog
@@ -49,6 +50,7 @@ class Ingest:
         self._on_offer = on_offer
         self._on_provider = on_provider
         self._on_alert = on_alert
+        self._on_notice = on_notice
         self._observations: list[dict[str, object]] = []
         self._statuses: dict[str, ProviderState] = {}
         self._checks: list[dict[str, object]] = []
@@ -112,7 +114,11 @@ class Ingest:
                     }
                 )
             elif record.topic == events.PRICE_ALERTS and record.value is not None:
-                self._on_alert(record, events.PriceAlert.decode(record.value))
+                alert = events.decode_alert(record.value)
+                if isinstance(alert, events.AccountNotice):
+                    self._on_notice(record, alert)
+                else:
+                    self._on_alert(record, alert)
                 return  # news for subscribers; the catalogue is unchanged
         except ValueError as exc:
             self.rejected += 1

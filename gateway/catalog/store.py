@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from gpubroker.core.events import ProviderEvent
+from gpubroker.core.events import PROVIDER_DEGRADED, PROVIDER_RECOVERED, ProviderEvent
 from gpubroker.core.offer import Offer, Source
 from gpubroker.gateway.catalog.index import Columns, OfferIndex
 from gpubroker.gateway.catalog.rows import Row, Vocabulary
@@ -34,9 +34,16 @@ class ProviderState:
     last_error: str | None = None
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
     offers: int = 0
+    checks_failing: str | None = None
+    """Why the plugin-health checks have failed run after run (``provider.degraded``), until
+    they pass again (``provider.recovered``)."""
 
     def apply(self, event: ProviderEvent) -> None:
         data = event.data
+        if event.event_type in (PROVIDER_DEGRADED, PROVIDER_RECOVERED):  # a verdict, not a poll
+            degraded = event.event_type == PROVIDER_DEGRADED
+            self.checks_failing = str(data.get("reason") or "plugin-health checks failed") if degraded else None
+            return
         self.last_poll_at = event.at
         if "poll_interval_s" in data:
             self.poll_interval_s = float(data["poll_interval_s"])
@@ -53,7 +60,7 @@ class ProviderState:
     def status(self) -> HealthStatus:
         if self.last_success_at is None:
             return "unhealthy"
-        if self.last_error is not None or self.source == "snapshot":
+        if self.last_error is not None or self.source == "snapshot" or self.checks_failing is not None:
             return "degraded"
         return "healthy"
 
@@ -74,6 +81,7 @@ class ProviderState:
             "stale": self.stale(now),
             "offers": self.offers,
             "last_error": self.last_error,
+            "checks_failing": self.checks_failing,
         }
 
     def warning(self) -> str | None:
@@ -85,6 +93,8 @@ class ProviderState:
         if self.last_error is not None:
             since = _iso(self.last_success_at) if self.last_success_at else "never"
             return f"{self.name}: provider unhealthy ({self.last_error}); serving data last refreshed {since}"
+        if self.checks_failing is not None:
+            return f"{self.name}: plugin-health checks failing ({self.checks_failing})"
         return None
 
 

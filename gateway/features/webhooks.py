@@ -15,17 +15,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Query, Router, Schema, Status
 from pydantic import ConfigDict, Field, field_validator
 
 from gpubroker.core import webtargets
 from gpubroker.core.errors import VaultUnavailable
-from gpubroker.gateway import errors
+from gpubroker.gateway import db, errors
 from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.identity import audit
 from gpubroker.gateway.identity.access import Requires, caller
 from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.models import Webhook
+from gpubroker.gateway.realtime import delivery_log
 from gpubroker.gateway.runtime import current
 from gpubroker.gateway.schemas import Error
 
@@ -55,6 +56,25 @@ class WebhookOut(Schema):
     events: list[str]
     active: bool
     created_at: datetime
+    disabled_reason: str | None = Field(default=None, description="Why the platform disabled it, if it did.")
+
+
+class AttemptOut(Schema):
+    number: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    latency_ms: float | None
+    outcome: str = Field(description="delivered, retry, failed (a 4xx that is final) or refused (a private target).")
+
+
+class DeliveryOut(Schema):
+    delivery_id: str = Field(description="Also the X-GPUBROKER-Delivery header the receiver got.")
+    event: str
+    status: str = Field(description="pending, delivered, failed, refused, exhausted or cancelled.")
+    created_at: datetime
+    next_attempt_at: datetime | None
+    attempts: list[AttemptOut]
 
 
 class NewWebhook(WebhookOut):
@@ -94,6 +114,22 @@ async def list_webhooks(request: HttpRequest) -> list[dict[str, Any]]:
     return [_json(row) async for row in Webhook.objects.filter(user_id=identity.user_id).order_by("pk")]
 
 
+@router.get(
+    "/{webhook_id}/deliveries",
+    response={200: list[DeliveryOut], 401: Error, 404: Error, 422: Error, 503: Error},
+    summary="A webhook's latest deliveries, each with every attempt made at it",
+)
+async def list_deliveries(
+    request: HttpRequest, webhook_id: int, limit: int = Query(100, ge=1, le=500, description="At most, newest first.")
+) -> list[dict[str, Any]]:
+    identity = caller(request)
+    assert identity.user_id is not None
+    rows = await db.run(delivery_log.for_owner, webhook_id, identity.user_id, limit)
+    if rows is None:
+        raise ApiError(404, "webhook_id", f"you have no webhook {webhook_id}")
+    return rows
+
+
 @router.delete("/{webhook_id}", response={204: None, 401: Error, 404: Error, 503: Error}, summary="Remove a webhook")
 async def delete_webhook(request: HttpRequest, webhook_id: int) -> Status[None]:
     identity = caller(request)
@@ -111,4 +147,11 @@ async def delete_webhook(request: HttpRequest, webhook_id: int) -> Status[None]:
 
 
 def _json(row: Webhook) -> dict[str, Any]:
-    return {"id": row.pk, "url": row.url, "events": row.events, "active": row.active, "created_at": row.created_at}
+    return {
+        "id": row.pk,
+        "url": row.url,
+        "events": row.events,
+        "active": row.active,
+        "created_at": row.created_at,
+        "disabled_reason": row.disabled_reason,
+    }

@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 
 from gpubroker.gateway import errors
 from gpubroker.gateway.identity.access import Access, Requires
-from gpubroker.gateway.internal import auth
+from gpubroker.gateway.internal import auth, cache, notifications, providers, sync, webhooks
 from gpubroker.gateway.parser import StrictParser
 from gpubroker.gateway.renderer import OrjsonRenderer
 
@@ -24,3 +24,9 @@ internal_api = NinjaAPI(
 )
 errors.install(internal_api)
 internal_api.add_router("/auth", auth.router)
+internal_api.add_router("/providers", providers.router)
+internal_api.add_router("/notifications", notifications.router)
+internal_api.add_router("/webhooks", webhooks.router)
+internal_api.add_router("/cache", cache.router)
+internal_api.add_router("/fx", sync.fx_router)
+internal_api.add_router("/maintenance", sync.maintenance_router)

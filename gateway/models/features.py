@@ -40,6 +40,8 @@ class Webhook(models.Model):
     events = models.JSONField(default=list)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    failing_since = models.DateTimeField(null=True, help_text="The first failed attempt since the last delivery.")
+    disabled_reason = models.CharField(max_length=300, null=True)
 
     @property
     def secret_path(self) -> str:

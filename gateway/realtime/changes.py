@@ -91,6 +91,18 @@ class ChangeFeed:
             Event(kind, orjson.dumps(payload), stream, record.offset, event_id, alert.provider, index, alert.user_id)
         )
 
+    def notice(self, record: Record, notice: events.AccountNotice) -> None:
+        """News about a user's own account (a webhook disabled) reaches them alone, on their
+        ``alerts`` channel, as an ``alert`` whose ``kind`` says what happened."""
+        if not self.live:
+            return
+        payload = {"type": "alert", "kind": notice.kind, "at": notice.at.isoformat(), **notice.data}
+        stream = _stream(record)
+        event_id = self._hub.next_id(stream, record.offset)
+        self._hub.publish(
+            Event("alert", orjson.dumps(payload), stream, record.offset, event_id, "", owner=notice.user_id)
+        )
+
 
 def _kind(previous: Offer | None, offer: Offer | None) -> str | None:
     if previous is None:

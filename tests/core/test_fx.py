@@ -29,13 +29,13 @@ def test_conversion_is_linear(amount: Decimal) -> None:
 
 def test_configured_table_replaces_the_bundled_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GPUBROKER_FX_RATES", '{"as_of": "2026-12-01", "usd_per_unit": {"eur": "2"}}')
-    fx.rates.cache_clear()
+    fx.configured_rates.cache_clear()
     try:
         assert fx.to_usd(Decimal(3), "EUR") == Decimal(6)
         monkeypatch.setenv("GPUBROKER_FX_RATES", '{"usd_per_unit": {}}')
-        fx.rates.cache_clear()
+        fx.configured_rates.cache_clear()
         with pytest.raises(ConfigurationError, match="GPUBROKER_FX_RATES"):
             fx.rates()
     finally:
         monkeypatch.delenv("GPUBROKER_FX_RATES")
-        fx.rates.cache_clear()
+        fx.configured_rates.cache_clear()

@@ -103,10 +103,10 @@ def run_worker(env: dict[str, str], provider: str, replay: ReplayServer) -> subp
 
 
 @contextmanager
-def gateway_process(env: dict[str, str]) -> Iterator[str]:
-    """A gateway on a free port (migrating the database first); yields its base URL."""
+def gateway_process(env: dict[str, str], port: int | None = None) -> Iterator[str]:
+    """A gateway on ``port`` or a free one (migrating the database first); yields its base URL."""
     subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [BIN / "gpubroker", "serve", "--port", str(port)],
         env=env,
