@@ -64,11 +64,13 @@ RETRY_AFTER = {
 }
 ERRORS: dict[int, tuple[str, str, str | None, dict[str, Any]]] = {
     # status: (component name, description, example's field, extra headers)
-    400: ("BadRequest", "The request is malformed (a body that is not JSON, a tampered cursor).", "body", {}),
+    400: ("BadRequest", "Malformed: a body that is not JSON, a NUL in the path, over 200 parameters.", None, {}),
     401: ("Unauthorized", "Credentials are missing or not valid.", None, {}),
     403: ("Forbidden", "The caller's plan does not include this; the message names the plan needed.", None, {}),
     404: ("NotFound", "No such resource.", None, {}),
     409: ("Conflict", "The request conflicts with what exists (a duplicate, a limit reached).", None, {}),
+    413: ("TooLarge", "The request body is larger than 256 KiB.", None, {}),
+    414: ("UriTooLong", "The query string is longer than 8 KiB.", None, {}),
     422: ("Invalid", "An input is not valid; each problem names the field at fault.", "gpu", {}),
     429: ("TooManyRequests", "Over the plan's rate limit.", None, {**RETRY_AFTER, **RATE_HEADERS}),
     503: ("Unavailable", "A dependency (database, vault) is away; nothing was changed.", None, RETRY_AFTER),
@@ -79,6 +81,8 @@ EXAMPLE_MESSAGES = {
     403: "this needs the pro plan or higher (you have free)",
     404: "not found",
     409: "at most 20 webhooks",
+    413: "the request body is larger than 256 KiB",
+    414: "the query string is longer than 8 KiB",
     422: "unknown GPU 'Voodoo 5'; see GET /api/v2/gpus or use a name like 'H100' or 'RTX 4090'",
     429: "rate limit of 10 requests per second exceeded; retry after 0.40s",
     503: "the database is unavailable; nothing was changed, retry shortly",
@@ -242,7 +246,9 @@ def _responses(declared: dict[Any, Any], operation: Operation, requires: Require
     for status, answer in responses.items():
         if status.startswith("2") and identified:
             answer["headers"] = {**RATE_HEADERS, **REQUEST_ID, **answer.get("headers", {})}
-    wanted = {str(status) for status in declared}
+    wanted = {str(status) for status in declared} | {"400", "414"}  # the guard reads every request
+    if operation.methods[0] in ("POST", "PUT", "PATCH", "DELETE"):
+        wanted.add("413")
     if identified:
         wanted |= {"429", "503"}
         if requires is not None and requires.need is not Access.ANYONE:
