@@ -44,7 +44,7 @@ from gpubroker.gateway.schemas import (
 
 api = NinjaAPI(
     title="GPUBROKER",
-    version="2.0.0",
+    version="2.1.0",
     description="GPU offers from every provider, normalised to USD per hour for the whole instance.",
     urls_namespace="api-v2",
     parser=StrictParser(),
@@ -91,9 +91,14 @@ class BulkQuery(Schema):
     "/providers",
     response={200: OfferPage, 400: Error, 422: Error},
     auth=Requires(Permission.READ_OFFERS, parameters=BASIC_LIST),
+    tags=["offers"],
     summary="List GPU offers across providers",
 )
 async def list_offers(request: HttpRequest, filters: Query[params.ListParams]) -> HttpResponse:
+    """Every provider's offers, filtered, sorted and paged by cursor. Anonymous and Free callers
+    may use the basic filters (gpu, provider, min_price, max_price, region, availability, sort
+    by price, limit, cursor); every other filter, sort and the TOPSIS weights need the Pro plan.
+    Each answer says how fresh each provider's data is."""
     params.reject_unknown(request.GET.keys(), LIST_FIELDS)
     runtime, index = _snapshot()
     query = params.list_query(filters, runtime.catalog.provider_names())
@@ -110,9 +115,13 @@ async def list_offers(request: HttpRequest, filters: Query[params.ListParams]) -
     "/providers/ranking",
     response={200: RankingPage, 422: Error},
     auth=QUERY,
+    tags=["offers"],
     summary="Offers ranked by TOPSIS, with the ideal and anti-ideal points and each offer's closeness",
 )
 async def rank_offers(request: HttpRequest, filters: Query[params.RankingParams]) -> HttpResponse:
+    """The best offers matching the list's filters by TOPSIS over a low price, performance,
+    total GPU memory and availability, with each criterion's weight, ideal and anti-ideal point,
+    each offer's closeness, and how many offers were left out."""
     params.reject_unknown(request.GET.keys(), RANKING_FIELDS)
     runtime, index = _snapshot()
     query = OfferQuery(
@@ -131,9 +140,12 @@ async def rank_offers(request: HttpRequest, filters: Query[params.RankingParams]
     "/providers/query",
     response={200: OfferPage, 400: Error, 422: Error},
     auth=QUERY,
+    tags=["offers"],
     summary="List GPU offers, with the filters as a JSON body",
 )
 async def query_offers(request: HttpRequest, body: params.ListParams) -> HttpResponse:
+    """The offer list with its parameters as a JSON body (lists as JSON arrays), for queries too
+    long for a URL."""
     runtime, index = _snapshot()
     page = await _offer_page(runtime, index, params.list_query(body, runtime.catalog.provider_names()), body.cursor)
     return respond(request, runtime, "api/v2/providers/query", page, fingerprint=index.fingerprint)
@@ -143,9 +155,12 @@ async def query_offers(request: HttpRequest, body: params.ListParams) -> HttpRes
     "/providers/bulk/query",
     response={200: BulkPage, 422: Error},
     auth=QUERY,
+    tags=["offers"],
     summary=f"Up to {MAX_BULK_QUERIES} queries in one request, each answered as by POST /providers/query",
 )
-async def bulk_query(request: HttpRequest, body: BulkQuery) -> HttpResponse:
+async def bulk_query_offers(request: HttpRequest, body: BulkQuery) -> HttpResponse:
+    """Up to 25 queries in one request, each checked and answered on its own: a page, or a 422
+    naming ``queries.<n>.<field>``."""
     runtime, index = _snapshot()
     results: list[orjson.Fragment | dict[str, Any]] = []
     for position, raw in enumerate(body.queries):
@@ -172,9 +187,12 @@ async def bulk_query(request: HttpRequest, body: BulkQuery) -> HttpResponse:
     "/providers/decide",
     response={200: Decision, 422: Error},
     auth=QUERY,
+    tags=["offers"],
     summary="One recommended offer (and runners-up) for the given needs, with the reasons, for agents",
 )
 async def decide_offer(request: HttpRequest, body: decide.DecideParams) -> HttpResponse:
+    """For agents: the TOPSIS choice among the matching offers, runners-up, and for each a
+    reason per criterion."""
     runtime, index = _snapshot()
     query = OfferQuery(params.filters(body, runtime.catalog.provider_names()), "topsis", params.weights(body))
     key = _cache_key(index, "decide", [query.shape(), body.alternatives])
@@ -188,9 +206,13 @@ async def decide_offer(request: HttpRequest, body: decide.DecideParams) -> HttpR
     "/providers/stream",
     response={200: None, 422: Error},
     auth=QUERY,
+    tags=["offers"],
     summary="Changes to the offers matching the list's filters, as Server-Sent Events (resume with Last-Event-ID)",
 )
 async def stream_offers(request: HttpRequest, filters: Query[stream.StreamParams]) -> StreamingHttpResponse:
+    """Server-Sent Events: price, availability and health changes to the offers matching the
+    list's filters, the market's price alerts about them and the caller's own alerts. Event ids
+    are bus positions: reconnect to any instance with Last-Event-ID to get what was missed."""
     params.reject_unknown(request.GET.keys(), STREAM_FIELDS)
     runtime = current()
     offer_filters = params.filters(filters, runtime.catalog.provider_names())
@@ -198,8 +220,15 @@ async def stream_offers(request: HttpRequest, filters: Query[stream.StreamParams
     return stream.open_stream(request, runtime.hub, offer_filters, filters.last_event_id, owner)
 
 
-@api.get("/providers/{offer_id}", response={200: Offer, 404: Error, 422: Error}, auth=READ, summary="One offer by id")
+@api.get(
+    "/providers/{offer_id}",
+    response={200: Offer, 404: Error, 422: Error},
+    auth=READ,
+    tags=["offers"],
+    summary="One offer by id",
+)
 async def get_offer(request: HttpRequest, offer_id: str) -> HttpResponse:
+    """One offer by its id (stable across polls and gateway instances)."""
     params.reject_unknown(request.GET.keys(), frozenset())
     runtime = current()
     rendered = runtime.catalog.rendered.get(offer_id)
@@ -209,11 +238,17 @@ async def get_offer(request: HttpRequest, offer_id: str) -> HttpResponse:
 
 
 @api.get(
-    "/gpus", response={200: GpuCatalogue, 422: Error}, auth=READ, summary="The GPU catalogue with datasheet figures"
+    "/gpus",
+    response={200: GpuCatalogue, 422: Error},
+    auth=READ,
+    tags=["gpus"],
+    summary="The GPU catalogue with datasheet figures",
 )
 async def list_gpus(
     request: HttpRequest, vendor: str | None = Query(None, description="nvidia, amd, intel, google or groq.")
 ) -> HttpResponse:
+    """The GPU catalogue: every known GPU type with its datasheet figures per memory size and
+    form factor."""
     params.reject_unknown(request.GET.keys(), frozenset({"vendor"}))
     if vendor is not None and vendor.lower() not in gpus.VENDORS:
         raise errors.invalid("vendor", f"unknown vendor {vendor!r}; one of: {', '.join(gpus.VENDORS)}")
@@ -226,9 +261,12 @@ async def list_gpus(
     "/analytics/price-history",
     response={200: PriceHistory, 422: Error},
     auth=Requires(Permission.ANALYTICS),
+    tags=["analytics"],
     summary="Observed prices over time, per GPU type and provider, in hourly or daily buckets",
 )
-async def price_history(request: HttpRequest, filters: Query[analytics.HistoryParams]) -> HttpResponse:
+async def get_price_history(request: HttpRequest, filters: Query[analytics.HistoryParams]) -> HttpResponse:
+    """Observed prices over time per GPU type and provider, in hourly or daily buckets (minimum,
+    maximum, mean, observations); history is kept 30 days."""
     params.reject_unknown(request.GET.keys(), params.field_names(analytics.HistoryParams))
     runtime = current()
     query = analytics.history_query(

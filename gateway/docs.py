@@ -1,4 +1,5 @@
-"""The API's own description: ``/api/v2/openapi.json`` and the browsable page ``/api/v2/docs``.
+"""The API's own description: ``/api/v2/openapi.json``, ``/api/v2/asyncapi.json`` (the streams)
+and the browsable page ``/api/v2/docs``.
 
 The page is Swagger UI, served from this gateway with no network: its script and stylesheet come
 from the ``swagger-ui-py`` package (Swagger UI 5, Apache-2.0), read once from the installed
@@ -14,6 +15,7 @@ from importlib import resources
 import orjson
 from django.http import HttpRequest, HttpResponse
 
+from gpubroker.gateway import errors
 from gpubroker.gateway.identity.access import Access, allow
 
 ASSET_PACKAGE = "swagger_ui"
@@ -54,13 +56,28 @@ ONE_DAY_S = 86_400
 def openapi_document() -> bytes:
     """The document, generated once per process (it changes only with a release)."""
     from gpubroker.gateway.api import api
+    from gpubroker.gateway.openapi import document
 
-    return orjson.dumps(api.get_openapi_schema(path_prefix="/api/v2/"), option=orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(document(api, "/api/v2/"), option=orjson.OPT_NON_STR_KEYS)
+
+
+@cache
+def asyncapi_document() -> bytes:
+    """The streams' document, generated once per process."""
+    from gpubroker.gateway.api import api
+    from gpubroker.gateway.asyncapi import document
+
+    return orjson.dumps(document(api.version))
 
 
 @allow(Access.ANYONE, "GET")
 async def openapi_json(request: HttpRequest) -> HttpResponse:
     return HttpResponse(openapi_document(), content_type="application/json")
+
+
+@allow(Access.ANYONE, "GET")
+async def asyncapi_json(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(asyncapi_document(), content_type="application/json")
 
 
 @allow(Access.ANYONE, "GET")
@@ -76,7 +93,7 @@ async def docs_asset(request: HttpRequest, name: str) -> HttpResponse:
         content, content_type = _asset(name), ASSETS[name]
     else:
         return HttpResponse(
-            orjson.dumps({"detail": [{"field": "name", "message": f"no docs asset {name!r}"}]}),
+            orjson.dumps(errors.body(request, "name", f"no docs asset {name!r}")),
             status=404,
             content_type="application/json",
         )

@@ -90,7 +90,9 @@ def _chosen(filters: MarketParams) -> tuple[frozenset[str], frozenset[str]]:
     response={200: MarketAnswer, 422: Error},
     summary="The latest 1-minute window of per-GPU prices, per GPU type and per GPU type and continent",
 )
-async def market(request: HttpRequest, filters: Query[MarketParams]) -> HttpResponse:
+async def get_market(request: HttpRequest, filters: Query[MarketParams]) -> HttpResponse:
+    """The latest closed 1-minute window of per-GPU prices per GPU type, over every continent
+    and per continent, from the stream analytics."""
     params.reject_unknown(request.GET.keys(), FIELDS)
     gpu_types, continents = _chosen(filters)
     runtime = current()
@@ -110,7 +112,9 @@ async def market(request: HttpRequest, filters: Query[MarketParams]) -> HttpResp
     response={200: None, 422: Error},
     summary="Each 1-minute window of per-GPU prices as it closes, as Server-Sent Events (resume with Last-Event-ID)",
 )
-async def market_stream(request: HttpRequest, filters: Query[StreamParams]) -> StreamingHttpResponse:
+async def stream_market(request: HttpRequest, filters: Query[StreamParams]) -> StreamingHttpResponse:
+    """Each 1-minute window of per-GPU prices as it closes, as Server-Sent Events (resume with
+    Last-Event-ID)."""
     params.reject_unknown(request.GET.keys(), STREAM_FIELDS)
     gpu_types, continents = _chosen(filters)
 

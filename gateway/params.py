@@ -51,18 +51,18 @@ class OfferFilterParams(Schema):
         list[Word] | None, Field(max_length=MAX_VALUES, description="GPU vendors: " + ", ".join(gpus.VENDORS) + ".")
     ] = None
     min_gpus: Annotated[int | None, Field(ge=1, description="At least this many GPUs.")] = None
-    max_gpus: Annotated[int | None, Field(ge=1)] = None
+    max_gpus: Annotated[int | None, Field(ge=1, description="At most this many GPUs.")] = None
     min_gpu_memory: Annotated[Amount | None, Field(description="GB of memory per GPU, at least.")] = None
-    max_gpu_memory: Amount | None = None
+    max_gpu_memory: Annotated[Amount | None, Field(description="GB of memory per GPU, at most.")] = None
     min_total_gpu_memory: Annotated[Amount | None, Field(description="GB of GPU memory in the instance.")] = None
-    min_vcpus: Amount | None = None
-    max_vcpus: Amount | None = None
+    min_vcpus: Annotated[Amount | None, Field(description="vCPUs, at least.")] = None
+    max_vcpus: Annotated[Amount | None, Field(description="vCPUs, at most.")] = None
     min_ram: Annotated[Amount | None, Field(description="GB of system RAM.")] = None
-    max_ram: Amount | None = None
+    max_ram: Annotated[Amount | None, Field(description="GB of system RAM, at most.")] = None
     min_storage: Annotated[Amount | None, Field(description="GB of local storage.")] = None
-    max_storage: Amount | None = None
+    max_storage: Annotated[Amount | None, Field(description="GB of local storage, at most.")] = None
     min_price: Annotated[Amount | None, Field(description="USD per hour for the instance.")] = None
-    max_price: Amount | None = None
+    max_price: Annotated[Amount | None, Field(description="USD per hour for the instance, at most.")] = None
     max_price_per_gpu: Annotated[Amount | None, Field(description="USD per GPU-hour.")] = None
     spot: Annotated[bool | None, Field(description="true: spot/interruptible only; false: on-demand only.")] = None
     resold: Annotated[bool | None, Field(description="false hides capacity a marketplace resells from a cloud.")] = None

@@ -6,6 +6,7 @@ from gpubroker.gateway.internal.api import internal_api
 
 urlpatterns = [
     path("api/v2/openapi.json", docs.openapi_json),
+    path("api/v2/asyncapi.json", docs.asyncapi_json),
     path("api/v2/docs", docs.docs_page),
     path("api/v2/docs/<str:name>", docs.docs_asset),
     path("api/v2/", api.urls),

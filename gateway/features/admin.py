@@ -43,7 +43,8 @@ class AuditOut(Schema):
 
 
 @router.put("/users/{user_id}/plan", response={200: UserOut, 404: Error, 422: Error}, summary="Change a user's plan")
-async def set_plan(request: HttpRequest, user_id: int, body: PlanBody) -> dict[str, Any]:
+async def set_user_plan(request: HttpRequest, user_id: int, body: PlanBody) -> dict[str, Any]:
+    """Change a user's plan (Admin)."""
     actor = caller_identity(request)
     if body.plan is Plan.ANONYMOUS:
         raise ApiError(422, "plan", "anonymous is not a plan a user can have")
@@ -58,9 +59,10 @@ async def set_plan(request: HttpRequest, user_id: int, body: PlanBody) -> dict[s
 
 
 @router.get("/audit", response={200: list[AuditOut]}, summary="The latest audit events")
-async def audit_log(
-    request: HttpRequest, limit: Annotated[int, Field(ge=1, le=1000)] = Query(100)
+async def list_audit_events(
+    request: HttpRequest, limit: Annotated[int, Field(ge=1, le=1000)] = Query(100, description="At most, newest first.")
 ) -> list[dict[str, Any]]:
+    """The latest audit events, newest first (Admin)."""
     rows = AuditEvent.objects.order_by("-at", "-pk")[:limit]
     return [
         {"at": r.at, "actor": r.actor, "action": r.action, "target": r.target, "outcome": r.outcome, "client": r.client}

@@ -51,6 +51,8 @@ class AlertOut(Schema):
 
 @router.post("", response={201: AlertOut, 401: Error, 409: Error, 422: Error}, summary="Create a price alert")
 async def create_alert(request: HttpRequest, body: AlertBody) -> Status[dict[str, Any]]:
+    """A price alert: fires when an offer matching the filters crosses the price, to the
+    caller's WebSocket and SSE connections and price.alert webhooks."""
     identity = caller(request)
     params.filters(body.filters, current().catalog.provider_names())  # a 422 now, not a silent rule later
     if await PriceAlert.objects.filter(user_id=identity.user_id, active=True).acount() >= MAX_ALERTS:
@@ -68,12 +70,14 @@ async def create_alert(request: HttpRequest, body: AlertBody) -> Status[dict[str
 
 @router.get("", response={200: list[AlertOut], 401: Error}, summary="Your price alerts")
 async def list_alerts(request: HttpRequest) -> list[dict[str, Any]]:
+    """The caller's price alerts."""
     identity = caller(request)
     return [_json(row) async for row in PriceAlert.objects.filter(user_id=identity.user_id).order_by("pk")]
 
 
 @router.delete("/{alert_id}", response={204: None, 401: Error, 404: Error}, summary="Delete a price alert")
 async def delete_alert(request: HttpRequest, alert_id: int) -> Status[None]:
+    """Delete one of the caller's price alerts."""
     identity = caller(request)
     deleted, _ = await PriceAlert.objects.filter(pk=alert_id, user_id=identity.user_id).adelete()
     if not deleted:

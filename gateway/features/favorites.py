@@ -17,7 +17,7 @@ from gpubroker.gateway.models import Favorite
 from gpubroker.gateway.runtime import current
 from gpubroker.gateway.schemas import Error
 
-router = Router(tags=["users"], auth=Requires(Permission.ACCOUNT))
+router = Router(tags=["favorites"], auth=Requires(Permission.ACCOUNT))
 MAX_FAVORITES = 500
 
 
@@ -35,6 +35,8 @@ class FavoriteOut(Schema):
 
 @router.get("/favorites", response={200: list[FavoriteOut], 401: Error}, summary="Your favourite offers")
 async def list_favorites(request: HttpRequest) -> list[dict[str, Any]]:
+    """The caller's favourite offers, newest first, each saying whether it is in the catalogue
+    now."""
     identity = caller(request)
     offers = current().catalog.offers
     return [
@@ -45,6 +47,7 @@ async def list_favorites(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.post("/favorites", response={201: FavoriteOut, 401: Error, 404: Error, 409: Error, 422: Error})
 async def add_favorite(request: HttpRequest, body: FavoriteBody) -> Status[dict[str, Any]]:
+    """Keep an offer as a favourite (at most 500)."""
     identity = caller(request)
     if body.offer_id not in current().catalog.offers:
         raise ApiError(404, "offer_id", f"no offer with id {body.offer_id!r}")
@@ -59,6 +62,7 @@ async def add_favorite(request: HttpRequest, body: FavoriteBody) -> Status[dict[
 
 @router.delete("/favorites/{offer_id}", response={204: None, 401: Error, 404: Error})
 async def remove_favorite(request: HttpRequest, offer_id: str) -> Status[None]:
+    """Forget a favourite offer."""
     identity = caller(request)
     deleted, _ = await Favorite.objects.filter(user_id=identity.user_id, offer_id=offer_id).adelete()
     if not deleted:

@@ -55,6 +55,7 @@ def _providers() -> ProviderRegistry:
     "", response={201: IntegrationOut, 401: Error, 422: Error, 503: Error}, summary="Store provider credentials"
 )
 async def set_integration(request: HttpRequest, body: IntegrationBody) -> Status[dict[str, Any]]:
+    """Store the caller's own credentials for a provider (kept in the vault, never shown again)."""
     identity = caller(request)
     registry = _providers()
     if body.provider not in registry.names():
@@ -91,6 +92,7 @@ async def set_integration(request: HttpRequest, body: IntegrationBody) -> Status
 
 @router.get("", response={200: list[IntegrationOut], 401: Error}, summary="Which providers have your credentials")
 async def list_integrations(request: HttpRequest) -> list[dict[str, Any]]:
+    """Which providers have the caller's credentials, and which credential names."""
     identity = caller(request)
     return [_json(row) async for row in Integration.objects.filter(user_id=identity.user_id).order_by("provider")]
 
@@ -99,6 +101,7 @@ async def list_integrations(request: HttpRequest) -> list[dict[str, Any]]:
     "/{provider}", response={204: None, 401: Error, 404: Error, 503: Error}, summary="Remove your credentials"
 )
 async def delete_integration(request: HttpRequest, provider: str) -> Status[None]:
+    """Remove the caller's credentials for a provider."""
     identity = caller(request)
     row = await Integration.objects.filter(user_id=identity.user_id, provider=provider).afirst()
     if row is None:

@@ -85,6 +85,8 @@ class NewWebhook(WebhookOut):
     "", response={201: NewWebhook, 401: Error, 409: Error, 422: Error, 503: Error}, summary="Register a webhook"
 )
 async def create_webhook(request: HttpRequest, body: WebhookBody) -> Status[dict[str, Any]]:
+    """Register a public https address for signed event deliveries; the signing secret is shown
+    once."""
     identity = caller(request)
     runtime = current()
     target = webtargets.parse(body.url)
@@ -110,6 +112,7 @@ async def create_webhook(request: HttpRequest, body: WebhookBody) -> Status[dict
 
 @router.get("", response={200: list[WebhookOut], 401: Error}, summary="Your webhooks (never their secrets)")
 async def list_webhooks(request: HttpRequest) -> list[dict[str, Any]]:
+    """The caller's webhooks (never their secrets)."""
     identity = caller(request)
     return [_json(row) async for row in Webhook.objects.filter(user_id=identity.user_id).order_by("pk")]
 
@@ -122,6 +125,8 @@ async def list_webhooks(request: HttpRequest) -> list[dict[str, Any]]:
 async def list_deliveries(
     request: HttpRequest, webhook_id: int, limit: int = Query(100, ge=1, le=500, description="At most, newest first.")
 ) -> list[dict[str, Any]]:
+    """The newest deliveries made to one of your webhooks, each with its attempts (time, status,
+    error and the next try), so a receiver's outage can be seen and its end confirmed."""
     identity = caller(request)
     assert identity.user_id is not None
     rows = await db.run(delivery_log.for_owner, webhook_id, identity.user_id, limit)
@@ -132,6 +137,7 @@ async def list_deliveries(
 
 @router.delete("/{webhook_id}", response={204: None, 401: Error, 404: Error, 503: Error}, summary="Remove a webhook")
 async def delete_webhook(request: HttpRequest, webhook_id: int) -> Status[None]:
+    """Remove one of the caller's webhooks and its secret."""
     identity = caller(request)
     row = await Webhook.objects.filter(pk=webhook_id, user_id=identity.user_id).afirst()
     if row is None:

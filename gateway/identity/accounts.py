@@ -76,6 +76,10 @@ class _Remembered(Generic[K, V]):
     def forget(self, key: K) -> None:
         self._entries.pop(key, None)
 
+    def forget_where(self, matches: Callable[[V], bool]) -> None:
+        """Drop every answer ``matches`` picks (a rare, administrative change: a full pass is fine)."""
+        self._entries = {key: entry for key, entry in self._entries.items() if not matches(entry[1])}
+
 
 class Accounts:
     def __init__(self) -> None:
@@ -101,7 +105,11 @@ class Accounts:
         self._key_ids.forget(key_id)
 
     def forget_user(self, user_id: int) -> None:
+        """The user's plan or standing changed: their tokens and keys are looked up afresh here at
+        once (other instances within ``REMEMBER_S``)."""
         self._plans.forget(user_id)
+        for remembered in (self._keys, self._key_ids):
+            remembered.forget_where(lambda owner: owner is not None and owner.user_id == user_id)
 
 
 def _key_owner(**match: object) -> KeyOwner | None:

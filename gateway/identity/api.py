@@ -96,6 +96,8 @@ class NewKey(KeyOut):
     "/register", response={201: TokenPair, 409: Error, 422: Error}, auth=ANYONE, summary="Create a Free account"
 )
 async def register(request: HttpRequest, body: Credentials) -> Status[dict[str, Any]]:
+    """Create a Free account; the answer holds an access token (15 minutes) and a refresh token
+    (7 days)."""
     try:
         user = await User.objects.acreate(email=body.email, password=make_password(body.password))
     except IntegrityError:
@@ -106,6 +108,7 @@ async def register(request: HttpRequest, body: Credentials) -> Status[dict[str, 
 
 @router.post("/login", response={200: TokenPair, 401: Error, 422: Error, 429: Error}, auth=ANYONE, summary="Sign in")
 async def login(request: HttpRequest, body: Credentials) -> dict[str, Any]:
+    """Sign in with email and password; at most 5 attempts a minute per account."""
     attempt = await current().limiter.check(f"login:{body.email}", LOGINS_PER_MINUTE, window_ms=60_000)
     if not attempt.allowed:
         await audit.record(request, "anonymous", "login", body.email.split("@")[-1], outcome="throttled")
@@ -122,7 +125,8 @@ async def login(request: HttpRequest, body: Credentials) -> dict[str, Any]:
 @router.post(
     "/refresh", response={200: TokenPair, 401: Error, 422: Error}, auth=ANYONE, summary="Trade a refresh token"
 )
-async def refresh(request: HttpRequest, body: RefreshBody) -> dict[str, Any]:
+async def refresh_tokens(request: HttpRequest, body: RefreshBody) -> dict[str, Any]:
+    """Trade a refresh token, once, for a new access and refresh token."""
     try:
         claims = current().tokens.verify(body.refresh_token, "refresh")
     except AuthError as exc:
@@ -141,7 +145,9 @@ async def refresh(request: HttpRequest, body: RefreshBody) -> dict[str, Any]:
     auth=ACCOUNT,
     summary="A service token for an agent's API key",
 )
-async def service_token(request: HttpRequest) -> dict[str, Any]:
+async def create_service_token(request: HttpRequest) -> dict[str, Any]:
+    """A service token (1 hour) for an agent authenticated by its API key; it ends when the key
+    is revoked."""
     identity = caller(request)
     if identity.kind != "apikey":
         raise ApiError(401, None, "authenticate with the agent's API key (X-API-Key)")
@@ -158,7 +164,9 @@ async def service_token(request: HttpRequest) -> dict[str, Any]:
     auth=ACCOUNT,
     summary="Make an API key (shown once)",
 )
-async def create_key(request: HttpRequest, body: NewKeyBody) -> Status[dict[str, Any]]:
+async def create_api_key(request: HttpRequest, body: NewKeyBody) -> Status[dict[str, Any]]:
+    """Make an API key; the key is shown once. Plans hold at most 5 (Free), 20 (Pro) or 100
+    (Enterprise) active keys."""
     identity = caller(request)
     most = apikeys.MAX_KEYS.get(identity.plan, 0)
     if await ApiKey.objects.filter(user_id=identity.user_id, revoked_at__isnull=True).acount() >= most:
@@ -175,7 +183,8 @@ async def create_key(request: HttpRequest, body: NewKeyBody) -> Status[dict[str,
     auth=ACCOUNT,
     summary="Your API keys (never the keys themselves)",
 )
-async def list_keys(request: HttpRequest) -> list[dict[str, Any]]:
+async def list_api_keys(request: HttpRequest) -> list[dict[str, Any]]:
+    """The caller's API keys (their prefixes, never the keys)."""
     identity = caller(request)
     return [_key_json(row) async for row in ApiKey.objects.filter(user_id=identity.user_id).order_by("pk")]
 
@@ -183,7 +192,8 @@ async def list_keys(request: HttpRequest) -> list[dict[str, Any]]:
 @router.delete(
     "/api-keys/{key_id}", response={204: None, 401: Error, 404: Error}, auth=ACCOUNT, summary="Revoke an API key"
 )
-async def revoke_key(request: HttpRequest, key_id: int) -> Status[None]:
+async def revoke_api_key(request: HttpRequest, key_id: int) -> Status[None]:
+    """Revoke one of the caller's API keys, and every service token made from it."""
     identity = caller(request)
     row = await ApiKey.objects.filter(pk=key_id, user_id=identity.user_id).afirst()
     if row is None:

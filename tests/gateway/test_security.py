@@ -184,6 +184,14 @@ async def test_a_changed_plan_reaches_existing_tokens_within_the_bound(
         assert status == 403 and "you have free" in detail(body)
 
 
+async def test_a_plan_the_admin_api_changes_applies_at_once_to_the_users_keys(client: AsgiClient) -> None:
+    user, key = await make_user(Plan.FREE)
+    assert (await client.get("/api/v2/providers/ranking", headers=with_key(key)))[0] == 403  # now remembered
+    moved = await client.request("PUT", f"/api/v2/admin/users/{user.pk}/plan", json={"plan": "pro"}, headers=OPERATOR)
+    assert moved[0] == 200
+    assert (await client.get("/api/v2/providers/ranking", headers=with_key(key)))[0] == 200
+
+
 async def test_tokens_of_a_deleted_user_read_and_write_nothing(
     client: AsgiClient, runtime: GatewayRuntime, publish, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -104,27 +105,34 @@ def run_worker(env: dict[str, str], provider: str, replay: ReplayServer) -> subp
 
 @contextmanager
 def gateway_process(env: dict[str, str], port: int | None = None) -> Iterator[str]:
-    """A gateway on ``port`` or a free one (migrating the database first); yields its base URL."""
+    """A gateway on ``port`` or a free one (migrating the database first); yields its base URL.
+
+    Its output goes to a file, printed when it stops: a pipe nobody reads while the test runs
+    fills up after 64 KiB of log lines and then blocks the gateway's next one."""
     subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
     port = port or free_port()
-    process = subprocess.Popen(
-        [BIN / "gpubroker", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            [BIN / "gpubroker", "serve", "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    get_json(url + "/health")
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            else:
+                pytest.fail("gateway did not start")
+            yield url
+        finally:
+            process.terminate()
             try:
-                get_json(url + "/health")
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("gateway did not start")
-        yield url
-    finally:
-        process.terminate()
-        print(process.communicate(timeout=30)[0].decode())
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            output.seek(0)
+            print(output.read().decode(errors="replace"))
