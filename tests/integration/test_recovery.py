@@ -10,9 +10,9 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
-import psycopg
 import pytest
 
 from gpubroker.core import events
@@ -176,5 +176,4 @@ def test_routes_that_need_postgres_answer_503_while_it_is_away_and_recover_in_se
         back = time.monotonic()
         wait_for(lambda: status_of(url, key)[0] == 200, timeout=15)
         assert time.monotonic() - back <= 3, f"back {time.monotonic() - back:.1f}s after PostgreSQL returned"
-        with psycopg.connect(services.database_url) as _:
-            assert connections(services.database_url) <= pool
+        assert connections(services.database_url, urlsplit(url).port or 80) <= pool
