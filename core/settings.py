@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Non-public networks webhooks may still target (tests, private deployments); JSON list of CIDRs.",
     )
+    enforce_plans: bool = Field(
+        default=False,
+        description=(
+            "Embedded only: apply plans and rate limits to callers without credentials on this machine too "
+            "(production always applies them)."
+        ),
+    )
     shutdown_drain_s: float = Field(
         default=5.0, ge=0, le=300, description="How long `gpubroker serve` drains on SIGTERM before it stops."
     )
@@ -112,6 +119,12 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.mode == "embedded"
+
+    @property
+    def plans_enforced(self) -> bool:
+        """Whether a caller without credentials on loopback is an anonymous visitor (plans and
+        limits apply) rather than the machine's own user, who may use every feature."""
+        return not self.embedded or self.enforce_plans
 
     @property
     def serve_snapshot_when_offline(self) -> bool:
