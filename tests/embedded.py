@@ -1,0 +1,88 @@
+"""An embedded gateway as a person runs it (``gpubroker up``, every installed provider, no
+services), in its own process on a free loopback port, for tests that use the product from the
+outside: the documented commands, the ``gpubroker`` client commands, the client package."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without its ``GPUBROKER_*`` settings, plus ``settings``."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("GPUBROKER_")}
+    return {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", **settings}
+
+
+@dataclass(frozen=True)
+class Embedded:
+    url: str
+    env: dict[str, str]
+    """The gateway's own settings, for commands that must share its data (``gpubroker users``)."""
+
+    def get_json(self, path: str) -> object:
+        with urllib.request.urlopen(self.url + path, timeout=10) as answer:
+            return json.loads(answer.read())
+
+
+@contextmanager
+def embedded_gateway(data_dir: Path, settings: Mapping[str, str] | None = None) -> Iterator[Embedded]:
+    """``gpubroker up`` until every installed provider has reported (live or from its snapshot)."""
+    port = free_port()
+    env = clean_environment(GPUBROKER_DATA_DIR=str(data_dir), **(settings or {}))
+    log = (data_dir.parent / f"gateway-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [BIN / "gpubroker", "up", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    gateway = Embedded(f"http://127.0.0.1:{port}", env)
+    try:
+        _wait_until_served(gateway, process, expected=_installed_providers(env))
+        yield gateway
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _installed_providers(env: dict[str, str]) -> int:
+    listed = subprocess.run(
+        [BIN / "gpubroker", "plugins", "list", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    return len(listed.stdout.splitlines())
+
+
+def _wait_until_served(gateway: Embedded, process: subprocess.Popen[bytes], *, expected: int) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, f"gpubroker up exited with {process.returncode}"
+        assert time.monotonic() < deadline, "the embedded gateway did not serve every provider in 120 s"
+        try:
+            page = gateway.get_json("/api/v2/providers?limit=1")
+        except (urllib.error.URLError, ConnectionError):
+            page = None
+        if isinstance(page, dict) and len(page["providers"]) >= expected:
+            return
+        time.sleep(0.2)
