@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     plugins_blocked: list[str] = Field(default_factory=list)
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
     snapshot_fallback: bool | None = None
+    poll_intervals: dict[str, float] = Field(
+        default_factory=dict,
+        description="Seconds between a provider's polls, overriding its plugin's (JSON object: provider -> seconds).",
+    )
 
     cache_ttl_s: float = Field(default=60.0, gt=0, description="Rendered answers that carry prices.")
     cache_static_ttl_s: float = Field(default=300.0, gt=0, description="Answers that change only with a release.")
@@ -134,6 +138,9 @@ class Settings(BaseSettings):
     def signing_key(self) -> str:
         """The key that signs cursors; random per process when none is configured (embedded)."""
         return self.secret_key or secrets.token_urlsafe(32)
+
+    def poll_interval_for(self, provider: str, default: float) -> float:
+        return self.poll_intervals.get(provider, default)
 
     def base_url_for(self, provider: str, default: str) -> str:
         return self.provider_base_urls.get(provider, default).rstrip("/")

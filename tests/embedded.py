@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+PASSWORD = "a password long enough for the tests"
 
 
 def free_port() -> int:
@@ -42,6 +43,21 @@ class Embedded:
     def get_json(self, path: str) -> object:
         with urllib.request.urlopen(self.url + path, timeout=10) as answer:
             return json.loads(answer.read())
+
+    def post_json(self, path: str, body: object, token: str | None = None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+        request = urllib.request.Request(self.url + path, json.dumps(body).encode(), headers, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())  # type: ignore[no-any-return]
+
+    def user(self, email: str, plan: str) -> tuple[str, str]:
+        """A new user of ``plan`` (made as an operator would): their access token and an API key."""
+        subprocess.run(
+            [BIN / "gpubroker", "users", "create", email, "--plan", plan],
+            input=PASSWORD + "\n", env=self.env, text=True, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        token = self.post_json("/api/v2/auth/login", {"email": email, "password": PASSWORD})["access_token"]
+        return token, self.post_json("/api/v2/auth/api-keys", {"name": "tests"}, token=token)["key"]
 
 
 @contextmanager

@@ -9,7 +9,6 @@ accident and the rest cannot rot.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.embedded import BIN, Embedded, embedded_gateway
+from tests.embedded import PASSWORD, Embedded, embedded_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -27,7 +26,6 @@ SHELLS = ("sh", "bash")
 FENCE = re.compile(r"^[ \t]*```(\w*)\n(.*?)^[ \t]*```", re.S | re.M)
 NOT_RUN = re.compile(r"<!-- not run: (.+?) -->\s*$")
 EXPECTS = re.compile(r"# -> (\w+)")
-PASSWORD = "documented password, long enough"
 PRELUDE = 'curl() { command curl --silent --show-error --fail-with-body "$@"; }\n'
 
 
@@ -69,23 +67,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
 @pytest.fixture(scope="module")
 def reader(gateway: Embedded) -> dict[str, str]:
     """What the blocks take as given: a Pro user's password, access token and API key."""
-    subprocess.run(
-        [BIN / "gpubroker", "users", "create", "reader@example.com", "--plan", "pro"],
-        input=PASSWORD + "\n", env=gateway.env, text=True, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    login = _post(gateway, "/api/v2/auth/login", {"email": "reader@example.com", "password": PASSWORD})
-    key = _post(gateway, "/api/v2/auth/api-keys", {"name": "docs"}, token=login["access_token"])
-    return {"PASSWORD": PASSWORD, "ACCESS_TOKEN": login["access_token"], "KEY": key["key"]}
-
-
-def _post(gateway: Embedded, path: str, body: object, token: str | None = None) -> dict[str, str]:
-    auth = ["-H", f"Authorization: Bearer {token}"] if token else []
-    answer = subprocess.run(
-        ["curl", "-sS", "--fail-with-body", "-X", "POST", gateway.url + path, "-H", "Content-Type: application/json",
-         *auth, "-d", json.dumps(body)],
-        capture_output=True, text=True, check=True, timeout=30,
-    )  # fmt: skip
-    return json.loads(answer.stdout)  # type: ignore[no-any-return]
+    token, key = gateway.user("reader@example.com", "pro")
+    return {"PASSWORD": PASSWORD, "ACCESS_TOKEN": token, "KEY": key}
 
 
 def test_every_shell_block_runs_or_says_why_not() -> None:
