@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +17,10 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.resources import as_file, files
 from pathlib import Path
+
+from gpubroker.core.testkit.replay import ReplayServer
 
 BIN = Path(sys.executable).parent
 PASSWORD = "a password long enough for the tests"
@@ -102,3 +106,37 @@ def _wait_until_served(gateway: Embedded, process: subprocess.Popen[bytes], *, e
         if isinstance(page, dict) and len(page["providers"]) >= expected:
             return
         time.sleep(0.2)
+
+
+def copy_recordings(plugin_module: str, folder: Path) -> Path:
+    """A copy of a plugin's recordings that a test may change: the replay server reads them anew
+    at each request, so the next poll sees the change."""
+    with as_file(files(plugin_module).joinpath("recordings")) as recorded:
+        shutil.copytree(recorded, folder)
+    return folder
+
+
+@contextmanager
+def replayed_gateway(recordings: Path, data_dir: Path) -> Iterator[Embedded]:
+    """An embedded gateway with plans enforced: Vast.ai served live by a replay server of
+    ``recordings`` and polled every second, Lambda unreachable and so served from its bundled
+    snapshot (degraded, stale)."""
+    with ReplayServer(recordings) as replay:
+        settings = {
+            "GPUBROKER_PLUGINS": '["vastai", "lambdalabs"]',
+            "GPUBROKER_PROVIDER_BASE_URLS": json.dumps({"vastai": replay.url, "lambdalabs": "http://127.0.0.1:1"}),
+            "GPUBROKER_POLL_INTERVALS": '{"vastai": 1}',
+            "GPUBROKER_ENFORCE_PLANS": "true",
+        }
+        with embedded_gateway(data_dir, settings) as running:
+            yield running
+
+
+def change_price(recordings: Path, gpu_name: str, count: int, factor: float) -> int:
+    """Multiply one recorded Vast.ai offer's price by ``factor``; its Vast.ai id."""
+    bundles = recordings / "bundles.json"
+    payload = json.loads(bundles.read_text())
+    [target] = [o for o in payload["offers"] if o["gpu_name"] == gpu_name and o["num_gpus"] == count]
+    target["dph_total"] = round(target["dph_total"] * factor, 6)
+    bundles.write_text(json.dumps(payload))
+    return int(target["id"])

@@ -8,7 +8,7 @@ from typing import Any, Self
 
 import httpx
 
-from gpubroker_client import errors, requests, sse
+from gpubroker_client import endpoints, errors, requests, sse
 from gpubroker_client.decoding import decode
 from gpubroker_client.models import (
     Decision,
@@ -19,7 +19,6 @@ from gpubroker_client.models import (
     RankingPage,
     StreamEvent,
 )
-from gpubroker_client.sync import API
 
 
 class AsyncClient:
@@ -48,7 +47,7 @@ class AsyncClient:
         await self._http.aclose()
 
     async def offers(self, **filters: Any) -> OfferPage:
-        return decode(OfferPage, await self._call("GET", f"{API}/providers", params=requests.query(filters)))
+        return await self._ask(endpoints.OFFERS, filters)
 
     async def iter_offers(self, **filters: Any) -> AsyncIterator[Offer]:
         """Every matching offer exactly once, page after page by cursor."""
@@ -62,24 +61,22 @@ class AsyncClient:
             cursor = page.next_cursor
 
     async def offer(self, offer_id: str) -> Offer:
-        return decode(Offer, await self._call("GET", f"{API}/providers/{offer_id}"))
+        return await self._ask(endpoints.OFFER, {}, offer_id=offer_id)
 
     async def query(self, **filters: Any) -> OfferPage:
-        return decode(OfferPage, await self._call("POST", f"{API}/providers/query", json=requests.body(filters)))
+        return await self._ask(endpoints.QUERY, filters)
 
     async def ranking(self, **filters: Any) -> RankingPage:
-        params = requests.query(filters)
-        return decode(RankingPage, await self._call("GET", f"{API}/providers/ranking", params=params))
+        return await self._ask(endpoints.RANKING, filters)
 
     async def decide(self, **filters: Any) -> Decision:
-        return decode(Decision, await self._call("POST", f"{API}/providers/decide", json=requests.body(filters)))
+        return await self._ask(endpoints.DECIDE, filters)
 
     async def gpus(self, **filters: Any) -> GpuCatalogue:
-        return decode(GpuCatalogue, await self._call("GET", f"{API}/gpus", params=requests.query(filters)))
+        return await self._ask(endpoints.GPUS, filters)
 
     async def price_history(self, **filters: Any) -> PriceHistory:
-        params = requests.query(filters)
-        return decode(PriceHistory, await self._call("GET", f"{API}/analytics/price-history", params=params))
+        return await self._ask(endpoints.PRICE_HISTORY, filters)
 
     async def stream(self, last_event_id: str | None = None, **filters: Any) -> AsyncIterator[StreamEvent]:
         """Changes to the offers matching ``filters``, as they happen, for as long as you iterate.
@@ -98,7 +95,7 @@ class AsyncClient:
                 headers["Last-Event-ID"] = reader.last_event_id
             try:
                 async with self._http.stream(
-                    "GET", f"{API}/providers/stream", params=params, headers=headers, timeout=httpx.Timeout(None)
+                    "GET", endpoints.API + endpoints.STREAM, params=params, headers=headers, timeout=httpx.Timeout(None)
                 ) as response:
                     if response.status_code >= 400:
                         await response.aread()
@@ -120,7 +117,10 @@ class AsyncClient:
                 raise errors.Unreachable(f"the gateway at {self.url} keeps closing the stream")
             await asyncio.sleep(reader.retry_s or self.retry.backoff_s)
 
-    async def _call(self, method: str, path: str, **arguments: Any) -> Any:
+    async def _ask(self, endpoint: endpoints.Endpoint, filters: dict[str, Any], **path: str) -> Any:
+        return decode(endpoint.answer, await self._call(endpoint.method, *requests.arguments(endpoint, filters, path)))
+
+    async def _call(self, method: str, path: str, arguments: dict[str, Any]) -> Any:
         attempt = 0
         while True:
             try:

@@ -11,11 +11,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from gpubroker_client import errors
 from gpubroker_client.decoding import loads
+from gpubroker_client.endpoints import API, Endpoint
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 USER_AGENT = "gpubroker-client/0.1.0"
@@ -107,6 +109,12 @@ def _json(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_json(item) for item in value]
     return value
+
+
+def arguments(endpoint: Endpoint, filters: Mapping[str, Any], path: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    """The URL path and httpx's arguments for calling ``endpoint`` with ``filters``."""
+    url = API + endpoint.path.format_map({name: quote(value, safe="") for name, value in path.items()})
+    return url, {"json": body(filters)} if endpoint.body else {"params": query(filters)}
 
 
 def parse(response: httpx.Response) -> Any:

@@ -13,11 +13,9 @@ from typing import Any, Self
 
 import httpx
 
-from gpubroker_client import requests
+from gpubroker_client import endpoints, requests
 from gpubroker_client.decoding import decode
 from gpubroker_client.models import Decision, GpuCatalogue, Offer, OfferPage, PriceHistory, RankingPage
-
-API = "/api/v2"
 
 
 class Client:
@@ -49,7 +47,7 @@ class Client:
 
     def offers(self, **filters: Any) -> OfferPage:
         """One page of offers (``limit``, ``cursor`` and every filter and sort of the list)."""
-        return decode(OfferPage, self._call("GET", f"{API}/providers", params=requests.query(filters)))
+        return self._ask(endpoints.OFFERS, filters)
 
     def iter_offers(self, **filters: Any) -> Iterator[Offer]:
         """Every matching offer exactly once, page after page by cursor (the gateway pins the order
@@ -63,31 +61,33 @@ class Client:
             cursor = page.next_cursor
 
     def offer(self, offer_id: str) -> Offer:
-        return decode(Offer, self._call("GET", f"{API}/providers/{offer_id}"))
+        return self._ask(endpoints.OFFER, {}, offer_id=offer_id)
 
     def query(self, **filters: Any) -> OfferPage:
         """The list by ``POST /providers/query`` (the same filters as a JSON body)."""
-        return decode(OfferPage, self._call("POST", f"{API}/providers/query", json=requests.body(filters)))
+        return self._ask(endpoints.QUERY, filters)
 
     def ranking(self, **filters: Any) -> RankingPage:
         """The best offers by TOPSIS, explained (weights ``w_price``, ``w_performance``, ...)."""
-        return decode(RankingPage, self._call("GET", f"{API}/providers/ranking", params=requests.query(filters)))
+        return self._ask(endpoints.RANKING, filters)
 
     def decide(self, **filters: Any) -> Decision:
         """The TOPSIS choice among the matching offers, with runners-up (``alternatives``) and reasons."""
-        return decode(Decision, self._call("POST", f"{API}/providers/decide", json=requests.body(filters)))
+        return self._ask(endpoints.DECIDE, filters)
 
     def gpus(self, **filters: Any) -> GpuCatalogue:
         """The GPU catalogue (``vendor=...``)."""
-        return decode(GpuCatalogue, self._call("GET", f"{API}/gpus", params=requests.query(filters)))
+        return self._ask(endpoints.GPUS, filters)
 
     def price_history(self, **filters: Any) -> PriceHistory:
         """Min, max and mean price per bucket, per GPU type and provider (``gpu``, ``provider``,
         ``since``, ``until``, ``bucket``)."""
-        params = requests.query(filters)
-        return decode(PriceHistory, self._call("GET", f"{API}/analytics/price-history", params=params))
+        return self._ask(endpoints.PRICE_HISTORY, filters)
 
-    def _call(self, method: str, path: str, **arguments: Any) -> Any:
+    def _ask(self, endpoint: endpoints.Endpoint, filters: dict[str, Any], **path: str) -> Any:
+        return decode(endpoint.answer, self._call(endpoint.method, *requests.arguments(endpoint, filters, path)))
+
+    def _call(self, method: str, path: str, arguments: dict[str, Any]) -> Any:
         attempt = 0
         while True:
             try:

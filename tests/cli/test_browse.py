@@ -1,6 +1,6 @@
 """``gpubroker offers|rank|watch|providers|history|gpus`` as a person runs them, against a running
-embedded gateway with plans enforced: Vast.ai served live by a replay server (polled every
-second), Lambda unreachable and so served from its bundled snapshot (degraded, stale)."""
+embedded gateway (``replayed_gateway``: plans enforced, Vast.ai live from a replay server, Lambda
+degraded on its snapshot)."""
 
 from __future__ import annotations
 
@@ -10,46 +10,31 @@ import json
 import os
 import pty
 import select
-import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
-from importlib.resources import as_file, files
 from pathlib import Path
 
 import pytest
 
 from gpubroker.cli.render import price
-from gpubroker.core.testkit.replay import ReplayServer
-from tests.embedded import BIN, Embedded, clean_environment, embedded_gateway
+from tests.embedded import BIN, Embedded, change_price, clean_environment, copy_recordings, replayed_gateway
 
 WIDE = {"COLUMNS": "200", "LINES": "60", "TERM": "xterm-256color"}
 
 
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of Vast.ai's recordings that a test may change (the replay server reads them anew
-    at each request)."""
-    folder = tmp_path_factory.mktemp("vastai") / "recordings"
-    with as_file(files("gpubroker_vastai").joinpath("recordings")) as recorded:
-        shutil.copytree(recorded, folder)
-    return folder
+    return copy_recordings("gpubroker_vastai", tmp_path_factory.mktemp("vastai") / "recordings")
 
 
 @pytest.fixture(scope="module")
 def gateway(recordings: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded]:
-    with ReplayServer(recordings) as replay:
-        settings = {
-            "GPUBROKER_PLUGINS": '["vastai", "lambdalabs"]',
-            "GPUBROKER_PROVIDER_BASE_URLS": json.dumps({"vastai": replay.url, "lambdalabs": "http://127.0.0.1:1"}),
-            "GPUBROKER_POLL_INTERVALS": '{"vastai": 1}',
-            "GPUBROKER_ENFORCE_PLANS": "true",
-        }
-        with embedded_gateway(tmp_path_factory.mktemp("browse") / "data", settings) as running:
-            yield running
+    with replayed_gateway(recordings, tmp_path_factory.mktemp("browse") / "data") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -159,9 +144,6 @@ def test_an_unreachable_gateway_is_one_line(gateway: Embedded) -> None:
 def test_watch_shows_a_price_change_live(gateway: Embedded, keys: dict[str, str], recordings: Path) -> None:
     """Through a pseudo-terminal, as a person sees it: the replayed provider lowers a price, the
     next poll publishes it, and the live table marks it ▼ with the new price."""
-    bundles = recordings / "bundles.json"
-    payload = json.loads(bundles.read_text())
-    [target] = [o for o in payload["offers"] if o["gpu_name"] == "H100 SXM" and o["num_gpus"] == 1]
     environment = clean_environment(GPUBROKER_URL=gateway.url, GPUBROKER_API_KEY=keys["pro"], **WIDE)
     controller, terminal = pty.openpty()
     watcher = subprocess.Popen(
@@ -173,15 +155,14 @@ def test_watch_shows_a_price_change_live(gateway: Embedded, keys: dict[str, str]
     try:
         screen = _read_until(controller, lambda text: "offers; live" in text)
         assert "▼" not in screen
-        target["dph_total"] = round(target["dph_total"] * 0.5, 6)
-        bundles.write_text(json.dumps(payload))
+        changed = change_price(recordings, "H100 SXM", 1, 0.5)
         changed_at = time.monotonic()
         screen = _read_until(controller, lambda text: "▼" in text)
         assert time.monotonic() - changed_at < 10
         new_price = [
             o["price_per_hour"]
             for o in json.loads(gpubroker(gateway, "offers", "H100:1", "--json", key=keys["pro"]).stdout)
-            if o["provider_offer_id"].startswith(str(target["id"]))
+            if o["provider_offer_id"].startswith(str(changed))
         ]
         assert new_price and f"▼ {price(Decimal(str(new_price[0])))}" in screen
     finally:
