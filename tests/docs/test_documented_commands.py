@@ -1,7 +1,7 @@
 """Every command the README and docs/ show, run as written against an embedded gateway.
 
 Each ``sh``/``bash`` code block is one script, run by bash with ``-e -o pipefail`` in a scratch
-folder, with the gateway's URL in place of ``http://127.0.0.1:8000``; ``curl`` fails on an error
+folder, with the gateway's URL in place of ``http://127.0.0.1:8000`` (and in ``GPUBROKER_URL``); ``curl`` fails on an error
 answer; a comment ``# -> name`` says the output holds the JSON field ``name``. A block that cannot
 run here says why on the line before it (``<!-- not run: reason -->``), so nothing is skipped by
 accident and the rest cannot rot.
@@ -85,7 +85,8 @@ def test_documented_commands_work(block: Block, gateway: Embedded, reader: dict[
     script = PRELUDE + block.text.replace(DOCUMENTED_URL, gateway.url)
     result = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", script],
-        cwd=tmp_path, env={**gateway.env, **reader}, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env={**gateway.env, **reader, "GPUBROKER_URL": gateway.url}, capture_output=True, text=True,
+        timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, f"{block.name} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
     assert "Traceback" not in result.stderr, result.stderr
