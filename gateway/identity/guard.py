@@ -59,6 +59,13 @@ API_HEADERS = [*SECURITY_HEADERS, API_CSP]
 DOCS_CSP = (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 DOCS_HEADERS = [*SECURITY_HEADERS, DOCS_CSP]
 DOCS_PATH = "/api/v2/docs"  # the browsable OpenAPI page loads its own scripts and styles
+PAGE_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+)
+PAGE_HEADERS = [*SECURITY_HEADERS, PAGE_CSP]
+PAGE_PATHS = ("/", "/ui/")  # the web page: its own scripts and styles, and calls to this origin only
 REMEMBERED_TOKENS = 10_000
 
 FAILED_AUTH_LIMIT = 20
@@ -162,7 +169,7 @@ class Guard:
                 message = f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB"
                 return await _refuse(scope, receive, send, 413, message, extra)
             receive = _replay(body, receive)
-        base = DOCS_HEADERS if scope["path"].startswith(DOCS_PATH) else API_HEADERS
+        base = _headers_for(scope["path"])
         scope["gpubroker.headers"] = [*base, *extra] if extra else base
         await app(scope, receive, send)
 
@@ -302,6 +309,14 @@ _WANTED = frozenset(
     }
 )
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+
+def _headers_for(path: str) -> list[tuple[bytes, bytes]]:
+    if path.startswith(DOCS_PATH):
+        return DOCS_HEADERS
+    if path == PAGE_PATHS[0] or path.startswith(PAGE_PATHS[1]):
+        return PAGE_HEADERS
+    return API_HEADERS
 
 
 def _request_id(given: bytes | None) -> str:
