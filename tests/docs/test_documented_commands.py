@@ -1,10 +1,10 @@
 """Every command the README and docs/ show, run as written against an embedded gateway.
 
 Each ``sh``/``bash`` code block is one script, run by bash with ``-e -o pipefail`` in a scratch
-folder, with the gateway's URL in place of ``http://127.0.0.1:8000`` (and in ``GPUBROKER_URL``); ``curl`` fails on an error
-answer; a comment ``# -> name`` says the output holds the JSON field ``name``. A block that cannot
-run here says why on the line before it (``<!-- not run: reason -->``), so nothing is skipped by
-accident and the rest cannot rot.
+folder, with the gateway's URL in place of ``http://127.0.0.1:8000`` and in ``GPUBROKER_URL``;
+``curl`` fails on an error answer; a comment ``# -> name`` says the output holds the JSON field
+``name``. A block that cannot run here says why on the line before it
+(``<!-- not run: reason -->``), so nothing is skipped by accident and the rest cannot rot.
 """
 
 from __future__ import annotations
