@@ -7,6 +7,8 @@ import csv
 import dataclasses
 import io
 import json
+import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -166,9 +168,14 @@ def offers_csv(offers: Iterable[Offer], now: datetime) -> str:
     return to_csv(header, rows)
 
 
+PIPED_WIDTH = 200
+"""Columns of a table written to a file or a pipe (a terminal's own width otherwise, or COLUMNS)."""
+
+
 def console() -> Console:
     """Standard output; colours only on a terminal, and a wide table when piped."""
-    return Console(highlight=False, soft_wrap=False)
+    sized = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return Console(highlight=False, soft_wrap=False, width=None if sized else PIPED_WIDTH)
 
 
 def now() -> datetime:
