@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from gpubroker.cli.filters import FILTERS, WEIGHTS
 from gpubroker.cli.render import price
 from tests.embedded import BIN, Embedded, change_price, clean_environment, copy_recordings, replayed_gateway
 
@@ -49,6 +50,14 @@ def gpubroker(gateway: Embedded, *args: str, key: str | None = None, **env: str)
     return subprocess.run(
         [BIN / "gpubroker", *args], env=environment, capture_output=True, text=True, timeout=60, check=False
     )
+
+
+def test_every_list_parameter_is_an_option(gateway: Embedded) -> None:
+    document = gateway.get_json("/api/v2/openapi.json")
+    assert isinstance(document, dict)
+    listed = {p["name"] for p in document["paths"]["/api/v2/providers"]["get"]["parameters"] if p["in"] == "query"}
+    options = {item.parameter for item in FILTERS + WEIGHTS}
+    assert listed - {"sort", "limit", "cursor"} == options | {"gpu"}  # gpu is the GPU[:COUNT] argument
 
 
 def test_offers_table_with_filters_and_the_degraded_footer(gateway: Embedded, keys: dict[str, str]) -> None:
