@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     plugins_blocked: list[str] = Field(default_factory=list)
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
     snapshot_fallback: bool | None = None
+    poll_intervals: dict[str, float] = Field(
+        default_factory=dict,
+        description="Seconds between a provider's polls, overriding its plugin's (JSON object: provider -> seconds).",
+    )
 
     cache_ttl_s: float = Field(default=60.0, gt=0, description="Rendered answers that carry prices.")
     cache_static_ttl_s: float = Field(default=300.0, gt=0, description="Answers that change only with a release.")
@@ -93,6 +97,13 @@ class Settings(BaseSettings):
     webhook_allowed_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
         default_factory=list,
         description="Non-public networks webhooks may still target (tests, private deployments); JSON list of CIDRs.",
+    )
+    enforce_plans: bool = Field(
+        default=False,
+        description=(
+            "Embedded only: apply plans and rate limits to callers without credentials on this machine too "
+            "(production always applies them)."
+        ),
     )
     shutdown_drain_s: float = Field(
         default=5.0, ge=0, le=300, description="How long `gpubroker serve` drains on SIGTERM before it stops."
@@ -127,6 +138,12 @@ class Settings(BaseSettings):
         return self.mode == "embedded"
 
     @property
+    def plans_enforced(self) -> bool:
+        """Whether a caller without credentials on loopback is an anonymous visitor (plans and
+        limits apply) rather than the machine's own user, who may use every feature."""
+        return not self.embedded or self.enforce_plans
+
+    @property
     def serve_snapshot_when_offline(self) -> bool:
         return self.embedded if self.snapshot_fallback is None else self.snapshot_fallback
 
@@ -134,6 +151,9 @@ class Settings(BaseSettings):
     def signing_key(self) -> str:
         """The key that signs cursors; random per process when none is configured (embedded)."""
         return self.secret_key or secrets.token_urlsafe(32)
+
+    def poll_interval_for(self, provider: str, default: float) -> float:
+        return self.poll_intervals.get(provider, default)
 
     def base_url_for(self, provider: str, default: str) -> str:
         return self.provider_base_urls.get(provider, default).rstrip("/")

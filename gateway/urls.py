@@ -3,8 +3,11 @@ from django.urls import path
 from gpubroker.gateway import docs, errors, ops
 from gpubroker.gateway.api import api
 from gpubroker.gateway.internal.api import internal_api
+from gpubroker.gateway.page import views as page
 
 urlpatterns = [
+    path("", page.page),
+    path("ui/<str:name>", page.asset),
     path("api/v2/openapi.json", docs.openapi_json),
     path("api/v2/asyncapi.json", docs.asyncapi_json),
     path("api/v2/docs", docs.docs_page),

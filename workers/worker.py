@@ -93,6 +93,8 @@ class ProviderWorker:
         self._bus = bus
         self._secrets = secrets
         self._settings = settings
+        self.interval_s = settings.poll_interval_for(self.info.name, self.info.poll_interval_s)
+        """Seconds between polls: the plugin's, unless ``GPUBROKER_POLL_INTERVALS`` names another."""
         self._retry = retry
         self._shard = shard
         self._now = now
@@ -195,7 +197,7 @@ class ProviderWorker:
                 except Exception:  # a plugin bug must not end the worker; report and poll again
                     log.exception("%s: poll crashed", self.info.name)
                     self._set_health(False, "poll crashed; see the worker's log")
-                interval = self.info.poll_interval_s * random.uniform(1 - JITTER, 1 + JITTER)
+                interval = self.interval_s * random.uniform(1 - JITTER, 1 + JITTER)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
@@ -301,7 +303,7 @@ class ProviderWorker:
         return PollOutcome(False, error=reason)
 
     def _event(self, event_type: str, **data: Any) -> Pending:
-        data |= {"poll_interval_s": self.info.poll_interval_s, "circuit": self.guards.breaker.state.value}
+        data |= {"poll_interval_s": self.interval_s, "circuit": self.guards.breaker.state.value}
         event = events.ProviderEvent(self.info.name, event_type, self._now(), data)
         return (events.PROVIDER_EVENTS, self.info.name, event.encode(), context_headers())
 
@@ -331,7 +333,7 @@ class ProviderWorker:
         self.health.write(
             healthy=healthy,
             reason=reason,
-            interval_s=self.info.poll_interval_s,
+            interval_s=self.interval_s,
             outbox=self.outbox.pending,
             outbox_oldest_s=self.outbox.oldest_age_s(),
             credentials=self.credentials_note,

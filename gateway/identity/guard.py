@@ -6,7 +6,8 @@ served to a caller who may not see it or who is over their limit. The route's ne
 the endpoint's own declaration (``routes.RouteTable``); the method is normalised first, and a
 route or method that declares nothing is refused. Identities: a Bearer JWT (access, agent or
 platform service token), an ``X-API-Key``, the operator's key, or, with neither, an anonymous
-visitor known by address. Tokens and keys are checked against the account on use
+visitor known by address (in embedded mode, one from this machine itself is its own user:
+``local``). Tokens and keys are checked against the account on use
 (``accounts``). A WebSocket passes its token as ``?token=`` and is refused, after the
 handshake, with close code 4000 + the HTTP status. The identity is left in
 ``scope["gpubroker.identity"]`` for the views.
@@ -33,6 +34,7 @@ from gpubroker.gateway.db import RETRY_AFTER_S, DatabaseUnavailable
 from gpubroker.gateway.identity.access import Refusal, Requires
 from gpubroker.gateway.identity.accounts import Accounts
 from gpubroker.gateway.identity.callers import Identity
+from gpubroker.gateway.identity.local import LocalOwner, is_local_caller
 from gpubroker.gateway.identity.plans import REQUESTS_PER_SECOND, Plan
 from gpubroker.gateway.identity.requests import MAX_BODY_BYTES, read_body, request_problem
 from gpubroker.gateway.identity.routes import WEBSOCKET, Denied, RouteTable
@@ -57,6 +59,13 @@ API_HEADERS = [*SECURITY_HEADERS, API_CSP]
 DOCS_CSP = (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 DOCS_HEADERS = [*SECURITY_HEADERS, DOCS_CSP]
 DOCS_PATH = "/api/v2/docs"  # the browsable OpenAPI page loads its own scripts and styles
+PAGE_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+)
+PAGE_HEADERS = [*SECURITY_HEADERS, PAGE_CSP]
+PAGE_PATHS = ("/", "/ui/")  # the web page: its own scripts and styles, and calls to this origin only
 REMEMBERED_TOKENS = 10_000
 
 FAILED_AUTH_LIMIT = 20
@@ -85,6 +94,7 @@ class Guard:
         self._blocked: OrderedDict[str, float] = OrderedDict()
         self._operator_key = settings.admin_api_key.encode() if settings.admin_api_key else None
         self._operator = Identity("operator", "operator", Plan.ADMIN)
+        self._local = None if settings.plans_enforced else LocalOwner()
         self.draining = False
         """Set while the server drains before it stops: every answer then closes its connection."""
 
@@ -159,7 +169,7 @@ class Guard:
                 message = f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB"
                 return await _refuse(scope, receive, send, 413, message, extra)
             receive = _replay(body, receive)
-        base = DOCS_HEADERS if scope["path"].startswith(DOCS_PATH) else API_HEADERS
+        base = _headers_for(scope["path"])
         scope["gpubroker.headers"] = [*base, *extra] if extra else base
         await app(scope, receive, send)
 
@@ -183,6 +193,8 @@ class Guard:
         if scope["type"] == "websocket" and not token:
             token = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("token", "")
         if not key and not token:
+            if self._local is not None and is_local_caller(scope, headers):
+                return await self._local.identity()
             return Identity("anonymous", f"ip:{self._client(scope, headers)}", Plan.ANONYMOUS)
         self._check_not_blocked(self._client(scope, headers))
         if key:
@@ -297,6 +309,14 @@ _WANTED = frozenset(
     }
 )
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+
+def _headers_for(path: str) -> list[tuple[bytes, bytes]]:
+    if path.startswith(DOCS_PATH):
+        return DOCS_HEADERS
+    if path == PAGE_PATHS[0] or path.startswith(PAGE_PATHS[1]):
+        return PAGE_HEADERS
+    return API_HEADERS
 
 
 def _request_id(given: bytes | None) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gpubroker.core.cli import main
+from gpubroker.cli.main import main
 from gpubroker.core.gpus.score import LabelError, read_labels, score, score_file
 
 LABELS = Path(__file__).parents[1] / "data" / "gpu_names.csv"

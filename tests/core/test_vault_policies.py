@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpubroker.core.cli import main
+from gpubroker.cli.main import main
 from gpubroker.core.plugins import load_providers
 from gpubroker.core.settings import Settings
 from gpubroker.core.vault_policies import (

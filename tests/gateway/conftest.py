@@ -49,7 +49,7 @@ OPERATOR_KEY = "operator-test-key"
 
 @pytest.fixture
 async def runtime(clean_env: pytest.MonkeyPatch) -> AsyncIterator[GatewayRuntime]:
-    settings = Settings(secret_key="test-key", index_refresh_s=0, admin_api_key=OPERATOR_KEY)
+    settings = Settings(secret_key="test-key", index_refresh_s=0, admin_api_key=OPERATOR_KEY, enforce_plans=True)
     runtime = GatewayRuntime(settings, bus=MemoryBus())
     runtime.resolver = resolve_test_names
     await runtime.start()

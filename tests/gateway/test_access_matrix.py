@@ -47,7 +47,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, dict
     """An embedded gateway with a user (and an API key) of every plan, and a platform token."""
     data = tmp_path_factory.mktemp("matrix")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GPUBROKER_")}
-    env |= {"GPUBROKER_DATA_DIR": str(data), "GPUBROKER_ADMIN_API_KEY": OPERATOR_KEY, "GPUBROKER_PLUGINS": "[]"}
+    env |= {
+        "GPUBROKER_DATA_DIR": str(data),
+        "GPUBROKER_ADMIN_API_KEY": OPERATOR_KEY,
+        "GPUBROKER_PLUGINS": "[]",
+        "GPUBROKER_ENFORCE_PLANS": "true",  # the plans are what is under test
+    }
     subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
     for plan in ("free", "pro", "enterprise", "admin"):
         subprocess.run(

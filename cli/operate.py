@@ -1,9 +1,9 @@
-"""The ``gpubroker`` command.
+"""The commands that run and administer the product, on this machine's installation.
 
 ``up`` runs the gateway with every installed provider's worker in one process (embedded);
-``worker`` runs one provider's worker (one Kubernetes Deployment each); ``gpus`` and ``plugins``
-are tools for users and plugin authors; ``vault`` writes the Vault policies for operators. Errors
-print one line naming the problem and exit 2.
+``worker`` runs one provider's worker (one Kubernetes Deployment each); ``gpus resolve|score`` and
+``plugins`` are tools for users and plugin authors; ``vault`` writes the Vault policies for
+operators. Each imports what it runs only when run, so the commands over the API start fast.
 """
 
 from __future__ import annotations
@@ -11,32 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from gpubroker.core.errors import GpubrokerError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.run(args) or 0)
-    except GpubrokerError as exc:
-        print(f"gpubroker: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gpubroker", description="GPU offers from every cloud, in one API.")
-    commands = parser.add_subparsers(metavar="COMMAND")
-
+def add_commands(commands: Any, gpus: Any) -> None:
+    """The operators' and plugin authors' commands; ``gpus`` is the ``gpus`` command's actions."""
     up = commands.add_parser("up", help="run the gateway and every installed provider's worker in one process")
     up.add_argument("--host", help="address to listen on (default GPUBROKER_HOST or 127.0.0.1)")
     up.add_argument("--port", type=int, help="port to listen on (default GPUBROKER_PORT or 8000)")
@@ -83,7 +65,6 @@ def _parser() -> argparse.ArgumentParser:
     service.add_argument("--ttl-s", type=int, help="lifetime in seconds (default GPUBROKER_SERVICE_TOKEN_TTL_S)")
     service.set_defaults(run=_cmd_auth_service_token)
 
-    gpus = commands.add_parser("gpus", help="the GPU catalogue").add_subparsers(metavar="ACTION")
     resolve = gpus.add_parser("resolve", help="resolve raw provider GPU names, one JSON object per line")
     resolve.add_argument("names", nargs="+", metavar="NAME")
     resolve.set_defaults(run=_cmd_gpus_resolve)
@@ -136,7 +117,6 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("--timeout", type=float, help="seconds per request (default: the plugin's own timeout)")
     probe.add_argument("--json", action="store_true", help="print the report as one JSON object")
     probe.set_defaults(run=_cmd_plugins_probe)
-    return parser
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
