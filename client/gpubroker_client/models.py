@@ -65,6 +65,8 @@ class ProviderFreshness:
     stale: bool
     offers: int
     last_error: str | None
+    checks_failing: str | None = None
+    """Why the scheduled plugin-health checks have failed several runs in a row, if they have."""
 
 
 @dataclass(frozen=True)
