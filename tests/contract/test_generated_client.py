@@ -31,7 +31,7 @@ from tests.integration.processes import (
 
 pytestmark = pytest.mark.integration
 
-PACKAGE = "gpubroker_client"
+PACKAGE = "generated_gpubroker_client"  # not gpubroker_client: the project ships a package of that name
 
 
 def generate(url: str, folder: Path) -> Any:

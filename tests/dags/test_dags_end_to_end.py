@@ -90,10 +90,15 @@ def test_plugin_health_reports_each_provider_and_degrades_one_failing_three_runs
             None,
         )
     )
-    assert runpod["status"] in ("degraded", "unhealthy") and "worker" in runpod["checks_failing"]
     summary = internal(f"{gateway}/internal/v1/providers/health-summary", token)
-    checks = {c["name"]: c["ok"] for c in next(p for p in summary["providers"] if p["provider"] == "vastai")["checks"]}
-    assert checks == {"worker": True, "last_poll": True, "conformance": True}
+    verdicts = {p["provider"]: {c["name"]: c["ok"] for c in p["checks"]} for p in summary["providers"]}
+    assert verdicts["vastai"] == {"worker": True, "last_poll": True, "conformance": True}
+    # runpod's worker never polled here; on shared services an earlier test's poll of it may be
+    # on the bus, in which case its worker check passes and only its last poll is too old.
+    failing = [name for name, ok in verdicts["runpod"].items() if not ok]
+    assert "last_poll" in failing and verdicts["runpod"]["conformance"]
+    assert runpod["status"] in ("degraded", "unhealthy")
+    assert all(name in runpod["checks_failing"] for name in failing), runpod["checks_failing"]
 
 
 def test_cache_warming_renders_the_most_asked_queries_on_every_instance(
