@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from gpubroker.core.errors import ProviderError
 
@@ -39,6 +40,15 @@ REQUIRED_ACTIONS = frozenset(
     {RentalAction.PROVISION, RentalAction.STATUS, RentalAction.INSTANCES, RentalAction.TERMINATE}
 )
 """What a plugin must support to rent at all; ``scale`` is optional."""
+
+
+class _Renter(Protocol):
+    renting: frozenset[RentalAction]
+
+
+def can_rent(adapter: _Renter) -> bool:
+    """Whether a plugin (its adapter class or an instance) supports all that renting needs."""
+    return adapter.renting >= REQUIRED_ACTIONS
 
 
 class InstanceState(StrEnum):

@@ -30,6 +30,7 @@ from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.parser import StrictParser
 from gpubroker.gateway.realtime import stream
 from gpubroker.gateway.renderer import OrjsonRenderer
+from gpubroker.gateway.rentals import api as rentals
 from gpubroker.gateway.responses import respond
 from gpubroker.gateway.runtime import GatewayRuntime, current
 from gpubroker.gateway.schemas import (
@@ -60,6 +61,7 @@ api.add_router("/webhooks", webhooks.router)
 api.add_router("/providers/config/integrations", integrations.router)
 api.add_router("/admin", admin.router)
 api.add_router("/analytics", market.router)
+api.add_router("/rentals", rentals.router)
 
 
 READ = Requires(Permission.READ_OFFERS)

@@ -17,6 +17,7 @@ from gpubroker.core.bus import Bus, open_bus
 from gpubroker.core.cache import TwoTierCache
 from gpubroker.core.plugins import load_providers
 from gpubroker.core.ratelimit import SlidingWindowLimiter
+from gpubroker.core.renting import can_rent
 from gpubroker.core.secrets import open_secret_store
 from gpubroker.core.settings import Settings
 from gpubroker.core.vault import open_vault
@@ -36,6 +37,9 @@ from gpubroker.gateway.realtime.changes import ChangeFeed
 from gpubroker.gateway.realtime.hub import Hub
 from gpubroker.gateway.realtime.market import Market
 from gpubroker.gateway.realtime.notify import Notifier
+from gpubroker.gateway.rentals.feed import RentalFeed
+from gpubroker.gateway.rentals.reconciler import Reconciler
+from gpubroker.gateway.rentals.service import Rentals
 
 if TYPE_CHECKING:
     from gpubroker.workers.worker import ProviderWorker
@@ -95,6 +99,9 @@ class GatewayRuntime:
         self.accounts = Accounts()
         self.limiter = SlidingWindowLimiter(settings.redis_url)
         self.guard = Guard(settings, self.tokens, self.accounts, self.limiter, routes=_route_table)
+        self.rentals = Rentals(self.bus, settings, wait_s=settings.rental_wait_s)
+        self.rental_feed = RentalFeed(self.bus, self.hub)
+        self.reconciler = Reconciler(self.bus, self.rentals, settings)
         self._index: OfferIndex | None = None
         self._indexed_version = -1
         self.warmed = 0
@@ -118,6 +125,9 @@ class GatewayRuntime:
         self._tasks.append(asyncio.create_task(retention.run_periodically(self.settings), name="retention"))
         self._tasks.append(asyncio.create_task(self.limiter.keep_presence(), name="presence"))
         self._tasks.append(asyncio.create_task(self._watch_for_drain(), name="drain"))
+        self._tasks.append(asyncio.create_task(self.rentals.run(), name="rental-results"))
+        self._tasks.append(asyncio.create_task(self.rental_feed.run(), name="rental-feed"))
+        self._tasks.append(asyncio.create_task(self.reconciler.run(), name="reconciler"))
         if self.run_workers:
             await self._start_workers()
         _current = self
@@ -189,6 +199,7 @@ class GatewayRuntime:
                 log.exception("refreshing cached answers failed; they will be rendered on request")
 
     async def _start_workers(self) -> None:
+        from gpubroker.workers.rental_agent import RentalAgent
         from gpubroker.workers.worker import ProviderWorker
 
         registry = load_providers(allow=self.settings.plugins, block=self.settings.plugins_blocked)
@@ -199,6 +210,9 @@ class GatewayRuntime:
             )
             self.workers[provider.info.name] = worker
             self._tasks.append(asyncio.create_task(worker.run(self._stop), name=f"worker:{provider.info.name}"))
+            if can_rent(provider.adapter):
+                agent = RentalAgent(provider, bus=self.bus, secrets=secrets, settings=self.settings)
+                self._tasks.append(asyncio.create_task(agent.run(), name=f"rentals:{provider.info.name}"))
         log.info("embedded workers started for: %s", ", ".join(registry.names()) or "no providers installed")
 
     async def stop(self) -> None:

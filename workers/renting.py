@@ -32,7 +32,6 @@ from gpubroker.core.errors import (
 )
 from gpubroker.core.provider import Credentials
 from gpubroker.core.renting import (
-    REQUIRED_ACTIONS,
     Instance,
     InstanceNotFound,
     InstanceState,
@@ -47,11 +46,6 @@ from gpubroker.workers.transport import Transport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def can_rent(adapter: type[ProviderAdapter] | ProviderAdapter) -> bool:
-    """Whether a plugin supports everything renting through the broker needs."""
-    return adapter.renting >= REQUIRED_ACTIONS
 
 
 class RentalExecutor:

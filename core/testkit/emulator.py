@@ -91,7 +91,8 @@ class Cloud:
         *,
         granularity_s: int,
         boot_s: float = 0.05,
-        price_per_gpu_hour: Mapping[str, Decimal] | Decimal = Decimal("2"),
+        prices: Mapping[str, Decimal] | None = None,
+        default_price: Decimal = Decimal("2"),
         capacity: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -100,16 +101,16 @@ class Cloud:
         self.capacity = capacity
         self.faults = CloudFaults()
         self.clock = clock
-        self._prices = price_per_gpu_hour
+        self.prices = dict(prices or {})
+        """USD per GPU-hour by the provider's offer id (``default_price`` for the others)."""
+        self.default_price = default_price
         self._instances: dict[str, EmulatedInstance] = {}
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
         self.hang_next_answer = False
 
     def price_per_gpu_hour(self, offer_id: str) -> Decimal:
-        if isinstance(self._prices, Decimal):
-            return self._prices
-        return self._prices.get(offer_id, Decimal("2"))
+        return self.prices.get(offer_id, self.default_price)
 
     def check_credentials(self) -> None:
         if self.faults.auth_failure:

@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 
 from gpubroker.gateway import errors
 from gpubroker.gateway.identity.access import Access, Requires
-from gpubroker.gateway.internal import auth
+from gpubroker.gateway.internal import auth, rentals
 from gpubroker.gateway.parser import StrictParser
 from gpubroker.gateway.renderer import OrjsonRenderer
 
@@ -24,3 +24,4 @@ internal_api = NinjaAPI(
 )
 errors.install(internal_api)
 internal_api.add_router("/auth", auth.router)
+internal_api.add_router("/rentals", rentals.router)

@@ -4,17 +4,22 @@ from gpubroker.gateway.models.accounts import ApiKey, RefreshToken, User
 from gpubroker.gateway.models.audit import AuditEvent
 from gpubroker.gateway.models.catalog import HealthCheck, PriceObservation, ProviderStatus
 from gpubroker.gateway.models.features import Favorite, Integration, PriceAlert, Webhook
+from gpubroker.gateway.models.rentals import Agent, AgentAction, Lease, Rental
 
 __all__ = [
+    "Agent",
+    "AgentAction",
     "ApiKey",
     "AuditEvent",
     "Favorite",
     "HealthCheck",
     "Integration",
+    "Lease",
     "PriceAlert",
     "PriceObservation",
     "ProviderStatus",
     "RefreshToken",
+    "Rental",
     "User",
     "Webhook",
 ]

@@ -1,0 +1,259 @@
+"""``/api/v2/rentals``: rent an offer, scale it, end it, see what it costs (Pro and above).
+
+A caller sees and touches only their own rentals: another user's rental is a 404, as if it did
+not exist. ``POST /provision`` takes an ``Idempotency-Key`` header: the same key again (from any
+gateway instance, at any time) answers with the rental the first request made and rents nothing
+more. The provider's answer is awaited for up to ``GPUBROKER_RENTAL_WAIT_S``: a refusal is a
+409 (out of capacity), 402 (insufficient balance) or 422 (the provider found the request
+invalid) naming the provider's reason; an answer still outstanding is a 202 with the rental in
+``provisioning``, to be followed on ``GET /rentals/{id}`` or the ``rentals`` channel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Router, Schema, Status
+from pydantic import ConfigDict, Field
+
+from gpubroker.core.prices import Price
+from gpubroker.core.renting import RentalAction
+from gpubroker.gateway.errors import ApiError
+from gpubroker.gateway.identity.access import Requires, caller
+from gpubroker.gateway.identity.plans import Permission
+from gpubroker.gateway.models import Rental
+from gpubroker.gateway.rentals.service import Offered, RentalConflict, Rentals, refusal_status
+from gpubroker.gateway.rentals.states import ENDED, RentalState
+from gpubroker.gateway.runtime import current
+from gpubroker.gateway.schemas import Error
+
+router = Router(tags=["rentals"], auth=Requires(Permission.RENTALS))
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+LIST_LIMIT = 200
+
+
+class ProvisionBody(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    offer_id: Annotated[str, Field(min_length=1, max_length=64, description="An offer's id from /providers.")]
+    image: Annotated[str, Field(max_length=255, description="The image to boot; the provider's default if empty.")] = ""
+    ssh_public_key: Annotated[str, Field(max_length=8192)] = ""
+    options: Annotated[
+        dict[str, Annotated[str, Field(max_length=255)]],
+        Field(max_length=10, description="What the provider needs beyond these (see docs/rentals.md)."),
+    ] = Field(default_factory=dict)
+
+
+class ScaleBody(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    gpu_count: Annotated[int, Field(ge=1, le=64)]
+
+
+class Failure(Schema):
+    kind: str = Field(description="out_of_capacity, insufficient_balance, auth, invalid, not_found or not_created.")
+    reason: str = Field(description="The provider's own words.")
+
+
+class RentalOut(Schema):
+    id: uuid.UUID
+    state: str = Field(description="requested, provisioning, running, terminating, terminated or failed.")
+    provider: str
+    offer_id: str
+    provider_offer_id: str
+    gpu_type: str | None
+    gpu_count: int
+    region: str
+    instance_id: str | None
+    price_per_hour: Price = Field(description="The instance's price, fixed when it was rented (per GPU after a scale).")
+    currency: str
+    billing_granularity_s: int
+    cost: Price = Field(description="What it has cost so far (in full units of the provider's billing granularity).")
+    final_cost: Price | None
+    failure: Failure | None
+    last_error: str | None = Field(description="The provider's last refusal of a scale or terminate.")
+    agent_id: uuid.UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+def rental_json(rental: Rental, now: datetime | None = None) -> dict[str, Any]:
+    return {
+        "id": rental.pk,
+        "state": rental.state,
+        "provider": rental.provider,
+        "offer_id": rental.offer_id,
+        "provider_offer_id": rental.provider_offer_id,
+        "gpu_type": rental.gpu_type,
+        "gpu_count": rental.gpu_count,
+        "region": rental.region,
+        "instance_id": rental.instance_id or None,
+        "price_per_hour": rental.price_per_hour,
+        "currency": rental.currency,
+        "billing_granularity_s": rental.billing_granularity_s,
+        "cost": rental.cost_at(now or timezone.now()),
+        "final_cost": rental.final_cost,
+        "failure": {"kind": rental.failure_kind, "reason": rental.failure_reason} if rental.failure_kind else None,
+        "last_error": rental.last_error or None,
+        "agent_id": rental.agent_id,
+        "created_at": rental.created_at,
+        "started_at": rental.started_at,
+        "ended_at": rental.ended_at,
+    }
+
+
+RESPONSES: dict[int, Any] = {401: Error, 403: Error, 404: Error, 409: Error, 422: Error}
+
+
+@router.post(
+    "/provision",
+    response={200: RentalOut, 201: RentalOut, 202: RentalOut, 402: Error, 502: Error, **RESPONSES},
+    summary="Rent an offer (Idempotency-Key makes a retry safe)",
+)
+async def provision(request: HttpRequest, body: ProvisionBody) -> Status[dict[str, Any]]:
+    identity = caller(request)
+    assert identity.user_id is not None
+    key = idempotency_key(request)
+    rental, created = await provision_offer(current().rentals, body, user_id=identity.user_id, key=key, agent_id=None)
+    return await provision_answer(rental, created)
+
+
+async def provision_offer(
+    rentals: Rentals, body: ProvisionBody, *, user_id: int, key: str | None, agent_id: uuid.UUID | None
+) -> tuple[Rental, bool]:
+    """Check the offer can be rented, then record and send the provision (or find the earlier one)."""
+    offered = offered_by(rentals, body.offer_id)
+    rental, created = await rentals.provision(
+        user_id=user_id,
+        offered=offered,
+        key=key,
+        image=body.image,
+        ssh_public_key=body.ssh_public_key,
+        options=dict(body.options),
+        agent_id=agent_id,
+    )
+    if not created and rental.offer_id != body.offer_id:
+        raise ApiError(409, IDEMPOTENCY_HEADER, f"this key was used for rental {rental.pk} of offer {rental.offer_id}")
+    return rental, created
+
+
+def offered_by(rentals: Rentals, offer_id: str) -> Offered:
+    """The offer as the catalogue has it now, if it can be rented through the broker."""
+    offer = current().catalog.offers.get(offer_id)
+    if offer is None:
+        raise ApiError(404, "offer_id", f"no offer {offer_id} (it may have gone; list /providers again)")
+    provider = rentals.providers.get(offer.provider)
+    if provider is None:
+        raise ApiError(409, "offer_id", f"{offer.provider} offers cannot be rented through the broker")
+    if offer.price_per_hour is None:
+        raise ApiError(409, "offer_id", f"{offer.provider} publishes no hourly price for this offer")
+    return Offered(
+        offer.id,
+        offer.provider,
+        offer.provider_offer_id,
+        offer.gpu_type,
+        offer.gpu_count,
+        offer.region,
+        offer.price_per_hour,
+        offer.currency,
+    )
+
+
+async def provision_answer(rental: Rental, created: bool) -> Status[dict[str, Any]]:
+    rental = await current().rentals.settled(rental.pk, done=lambda r: r.state != RentalState.PROVISIONING)
+    if rental.state == RentalState.FAILED:
+        raise ApiError(
+            refusal_status(rental.failure_kind),
+            None,
+            f"{rental.provider} refused the rental ({rental.failure_kind}): {rental.failure_reason}",
+        )
+    if rental.state in (RentalState.REQUESTED, RentalState.PROVISIONING):
+        return Status(202, rental_json(rental))
+    return Status(201 if created else 200, rental_json(rental))
+
+
+@router.get("", response={200: list[RentalOut], **RESPONSES}, summary="Your rentals, newest first")
+async def list_rentals(request: HttpRequest, state: str | None = None) -> list[dict[str, Any]]:
+    identity = caller(request)
+    rows = Rental.objects.filter(user_id=identity.user_id).order_by("-created_at")
+    if state is not None:
+        if state not in set(RentalState):
+            raise ApiError(422, "state", f"unknown state {state!r}; one of {', '.join(RentalState)}")
+        rows = rows.filter(state=state)
+    now = timezone.now()
+    return [rental_json(row, now) async for row in rows[:LIST_LIMIT]]
+
+
+@router.get("/{rental_id}", response={200: RentalOut, **RESPONSES}, summary="One of your rentals, with its cost")
+async def get_rental(request: HttpRequest, rental_id: uuid.UUID) -> dict[str, Any]:
+    return rental_json(await own_rental(request, rental_id))
+
+
+@router.post(
+    "/{rental_id}/scale",
+    response={200: RentalOut, 202: RentalOut, 502: Error, **RESPONSES},
+    summary="Change a running rental's GPUs (where the provider allows it)",
+)
+async def scale_rental(request: HttpRequest, rental_id: uuid.UUID, body: ScaleBody) -> Status[dict[str, Any]]:
+    return await scale(await own_rental(request, rental_id), body.gpu_count)
+
+
+async def scale(rental: Rental, gpu_count: int) -> Status[dict[str, Any]]:
+    rentals = current().rentals
+    provider = rentals.providers.get(rental.provider)
+    if provider is None or RentalAction.SCALE not in provider.adapter.renting:
+        raise ApiError(409, None, f"{rental.provider} cannot change a running instance's GPUs")
+    if gpu_count == rental.gpu_count:
+        return Status(200, rental_json(rental))
+    try:
+        await rentals.scale(rental, gpu_count)
+    except RentalConflict as exc:
+        raise ApiError(409, None, f"only a running rental can be scaled: {exc}") from None
+    rental = await rentals.settled(rental.pk, done=lambda r: r.pending_gpu_count is None)
+    if rental.pending_gpu_count is not None:
+        return Status(202, rental_json(rental))
+    if rental.gpu_count != gpu_count:
+        raise ApiError(409, None, f"{rental.provider} refused: {rental.last_error}")
+    return Status(200, rental_json(rental))
+
+
+@router.delete(
+    "/{rental_id}",
+    response={200: RentalOut, 202: RentalOut, **RESPONSES},
+    summary="End a rental; the answer carries its final cost",
+)
+async def terminate_rental(request: HttpRequest, rental_id: uuid.UUID) -> Status[dict[str, Any]]:
+    return await terminate(await own_rental(request, rental_id))
+
+
+async def terminate(rental: Rental) -> Status[dict[str, Any]]:
+    rentals = current().rentals
+    if rental.state not in ENDED:
+        with contextlib.suppress(RentalConflict):  # it moved meanwhile; the wait below says where to
+            await rentals.terminate(rental)
+    rental = await rentals.settled(rental.pk, done=lambda r: r.state in ENDED)
+    return Status(200 if rental.state in ENDED else 202, rental_json(rental))
+
+
+async def own_rental(request: HttpRequest, rental_id: uuid.UUID) -> Rental:
+    identity = caller(request)
+    rental = await Rental.objects.filter(pk=rental_id, user_id=identity.user_id).afirst()
+    if rental is None:
+        raise ApiError(404, "rental_id", f"you have no rental {rental_id}")
+    return rental
+
+
+def idempotency_key(request: HttpRequest) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ApiError(422, IDEMPOTENCY_HEADER, f"give 1 to {MAX_KEY_LENGTH} printable characters")
+    return key
