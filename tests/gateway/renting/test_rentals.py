@@ -41,8 +41,8 @@ async def test_provision_monitor_and_terminate_with_the_providers_bill(renting: 
     assert clouds.live("vastai") == []
     instance = clouds.cloud("vastai").instances()[0]
     billed = clouds.cloud("vastai").bill(instance.instance_id)
-    final = Decimal(ended.json()["final_cost"])
-    assert final > 0 and within_one_unit(final, billed, Decimal(rental["price_per_hour"]), 1), (final, billed)
+    final = Decimal(str(ended.json()["final_cost"]))
+    assert final > 0 and within_one_unit(final, billed, Decimal(str(rental["price_per_hour"])), 1), (final, billed)
 
 
 async def test_the_same_key_rents_once_even_concurrently(renting: GatewayRuntime, clouds: Clouds) -> None:
