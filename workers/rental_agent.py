@@ -97,8 +97,14 @@ class RentalAgent:
                 assert command.request is not None, "a scale command carries the rental's request"
                 current = await executor.status(command.instance_id)
                 return result("ok", instance=await executor.scale(current, command.gpu_count, command.request))
-            await executor.terminate(command.instance_id)
-            return result("ok", instance=_ended(command.instance_id, command))
+            instance_id = command.instance_id
+            if not instance_id and command.request is not None:  # ended before its create was answered
+                found = await executor.find(command.request.tag)
+                if found is None:
+                    return result("gone", error="no instance carries the rental's tag")
+                instance_id = found.instance_id
+            await executor.terminate(instance_id)
+            return result("ok", instance=_ended(instance_id, command))
         except InstanceNotFound as exc:
             return result("gone", error=exc.reason)
         except RentalRefused as exc:
