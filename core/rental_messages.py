@@ -183,3 +183,25 @@ def _load(value: bytes, schema: str) -> dict[str, Any]:
     if data.get("schema") != schema:
         raise ValueError(f"schema {data.get('schema')!r} is not {schema!r}")
     return data
+
+
+AGENT_ACTION_SCHEMA = "agent-action/1"
+
+
+@dataclass(frozen=True)
+class AgentActionEvent:
+    """An agent's action changed status (SRS B.2 ``{agent_id, action_id, action_type}``)."""
+
+    agent_id: str
+    action_id: str
+    action_type: str
+    status: str
+    user_id: int
+    at: datetime
+    reason: str = ""
+    result: dict[str, Any] | None = None
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {"schema": AGENT_ACTION_SCHEMA, **asdict(self), "at": self.at.isoformat()}, default=_decimal_text
+        )

@@ -19,6 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from gpubroker.core.offer import Offer
 from gpubroker.gateway import analytics, decide, errors, gpus, market, params
+from gpubroker.gateway.agents import api as agents
 from gpubroker.gateway.catalog import ranking
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.paging import BadCursor
@@ -62,6 +63,7 @@ api.add_router("/providers/config/integrations", integrations.router)
 api.add_router("/admin", admin.router)
 api.add_router("/analytics", market.router)
 api.add_router("/rentals", rentals.router)
+api.add_router("/agents", agents.router)
 
 
 READ = Requires(Permission.READ_OFFERS)

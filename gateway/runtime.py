@@ -22,6 +22,7 @@ from gpubroker.core.secrets import open_secret_store
 from gpubroker.core.settings import Settings
 from gpubroker.core.vault import open_vault
 from gpubroker.gateway import retention
+from gpubroker.gateway.agents.actions import AgentActions
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.ingest import Ingest
 from gpubroker.gateway.catalog.paging import Pager
@@ -102,6 +103,7 @@ class GatewayRuntime:
         self.rentals = Rentals(self.bus, settings, wait_s=settings.rental_wait_s)
         self.rental_feed = RentalFeed(self.bus, self.hub)
         self.reconciler = Reconciler(self.bus, self.rentals, settings)
+        self.agent_actions = AgentActions(self.bus, self.hub, self.rentals, self.catalog, self.index)
         self._index: OfferIndex | None = None
         self._indexed_version = -1
         self.warmed = 0
@@ -128,6 +130,7 @@ class GatewayRuntime:
         self._tasks.append(asyncio.create_task(self.rentals.run(), name="rental-results"))
         self._tasks.append(asyncio.create_task(self.rental_feed.run(), name="rental-feed"))
         self._tasks.append(asyncio.create_task(self.reconciler.run(), name="reconciler"))
+        self._tasks.append(asyncio.create_task(self.agent_actions.feed(), name="agent-feed"))
         if self.run_workers:
             await self._start_workers()
         _current = self
@@ -227,6 +230,7 @@ class GatewayRuntime:
             log.warning(
                 "stopping: %s did not end within %.0fs", ", ".join(t.get_name() for t in unfinished), STOP_TIMEOUT_S
             )
+        await self.agent_actions.close()
         await self._stack.aclose()
         await self.cache.close()
         await self.limiter.close()

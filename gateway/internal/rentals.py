@@ -17,7 +17,7 @@ from gpubroker.core.prices import Price
 from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.models import Rental
 from gpubroker.gateway.models.rentals import stretch_cost
-from gpubroker.gateway.rentals.api import offered_by
+from gpubroker.gateway.rentals.requests import offered_by
 from gpubroker.gateway.rentals.states import ENDED
 from gpubroker.gateway.runtime import current
 from gpubroker.gateway.schemas import Error
@@ -84,7 +84,7 @@ async def cost_estimate(request: HttpRequest, body: EstimateBody) -> dict[str, A
         more = Decimal(0) if rental.state in ENDED else _more(price, granularity, body.hours)
     else:
         assert body.offer_id is not None
-        offered = offered_by(current().rentals, body.offer_id)
+        offered = offered_by(current().rentals, current().catalog, body.offer_id)
         granularity = current().rentals.providers[offered.provider].adapter.billing_granularity_s
         price, currency, offer_id, so_far = offered.price_per_hour, offered.currency, offered.offer_id, Decimal(0)
         more = _more(price, granularity, body.hours)

@@ -179,7 +179,16 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.send(text_data=orjson.dumps(message).decode())
 
 
-WEBSOCKETS: dict[str, type[ProvidersConsumer]] = {"/ws/providers/": ProvidersConsumer}
+def _agent_consumer() -> type[AsyncWebsocketConsumer]:
+    from gpubroker.gateway.agents.socket import AgentConsumer
+
+    return AgentConsumer  # type: ignore[no-any-return]
+
+
+WEBSOCKETS: dict[str, type[AsyncWebsocketConsumer]] = {
+    "/ws/providers/": ProvidersConsumer,
+    "/ws/agents/<agent_id>/": _agent_consumer(),
+}
 """The WebSocket endpoints: path -> consumer (each declares what it ``requires``)."""
 
 

@@ -46,7 +46,7 @@ FLAVORS_PATH = "/v1/core/flavors"
 SPOT_SUFFIX = "-spot"
 VMS_PATH = "/v1/core/virtual-machines"
 DEFAULT_IMAGE = "Ubuntu Server 22.04 LTS R535 CUDA 12.2"
-_GPU_COUNT = re.compile(r"x(\d+)$")  # flavor names end in the GPU count: n3-H100x8
+_GPU_COUNT = re.compile(r"x(\d+)(-spot)?$")  # flavor names end in the GPU count: n3-H100x8, n3-A6000x1-spot
 _STATES = {
     "CREATING": InstanceState.CREATING,
     "BUILD": InstanceState.CREATING,
@@ -164,7 +164,7 @@ class HyperstackAdapter(ProviderAdapter):
 
     def scale_call(self, instance: Instance, gpu_count: int, request: RentalRequest) -> Call:
         _, flavor = request.provider_offer_id.split("/", 1)
-        resized, changed = _GPU_COUNT.subn(f"x{gpu_count}", flavor)
+        resized, changed = _GPU_COUNT.subn(lambda match: f"x{gpu_count}{match.group(2) or ''}", flavor)
         if not changed:
             raise ValueError(f"flavor {flavor!r} does not end in its GPU count")
         return Call(f"{VMS_PATH}/{int(instance.instance_id)}/resize", method="POST", json={"flavor_name": resized})

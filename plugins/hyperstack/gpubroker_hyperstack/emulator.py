@@ -13,7 +13,7 @@ from gpubroker.core.renting import InstanceState, Refusal, RefusalKind
 from gpubroker.core.testkit.emulator import Answer, Cloud, Dialect, EmulatedInstance, EmulatedRequest
 
 _VM = re.compile(r"^/v1/core/virtual-machines/(\d+)(/resize)?/?$")
-_COUNT = re.compile(r"x(\d+)$")
+_COUNT = re.compile(r"x(\d+)(?:-spot)?$")
 _ERRORS = {
     RefusalKind.OUT_OF_CAPACITY: (409, "conflict", "Not enough resources available for the flavor"),
     RefusalKind.INSUFFICIENT_BALANCE: (400, "bad_request", "Insufficient balance to create the resource"),

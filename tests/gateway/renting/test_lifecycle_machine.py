@@ -28,7 +28,15 @@ from gpubroker.gateway.models import Rental
 from gpubroker.gateway.rentals.states import ENDED, LIVE, RentalState
 from gpubroker.gateway.runtime import GatewayRuntime
 from tests.gateway.conftest import GatewayClient, asgi_client
-from tests.gateway.renting.conftest import PROVIDERS, Clouds, offer_of, renting_runtime, renting_settings, user_client
+from tests.gateway.renting.conftest import (
+    PROVIDERS,
+    Clouds,
+    offer_of,
+    renting_runtime,
+    renting_settings,
+    user_client,
+    with_keys,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SETTLE_S = 3.0
@@ -170,7 +178,7 @@ async def _rows(query):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def world(clean_env: pytest.MonkeyPatch, clouds: Clouds) -> Iterator[World]:
-    clean_env.setenv("GPUBROKER_SECRET_LAMBDALABS_API_KEY", "lambda-test-key")
+    with_keys(clean_env)
     world = World(clouds)
     yield world
     world.close()
