@@ -126,7 +126,9 @@ class AgentActions:
             )
             await AgentAction.objects.filter(pk=action.pk).aupdate(rental=rental)
             action.rental_id = rental.pk
-            rental = await self._rentals.settled(rental.pk, done=lambda r: r.state != RentalState.PROVISIONING)
+            rental = await self._rentals.settled(
+                rental.pk, done=lambda r: r.state not in (RentalState.REQUESTED, RentalState.PROVISIONING)
+            )
             if rental.state == RentalState.FAILED:
                 raise ApiError(409, None, f"{rental.provider} refused ({rental.failure_kind}): {rental.failure_reason}")
             return {"rental": rental_json(rental)}

@@ -62,7 +62,9 @@ async def provision(request: HttpRequest, body: ProvisionBody) -> Status[dict[st
 
 
 async def provision_answer(rental: Rental, created: bool) -> Status[dict[str, Any]]:
-    rental = await current().rentals.settled(rental.pk, done=lambda r: r.state != RentalState.PROVISIONING)
+    rental = await current().rentals.settled(
+        rental.pk, done=lambda r: r.state not in (RentalState.REQUESTED, RentalState.PROVISIONING)
+    )
     if rental.state == RentalState.FAILED:
         raise ApiError(
             refusal_status(rental.failure_kind),
