@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from gpubroker.core.events import load_envelope
 from gpubroker.core.renting import Instance, InstanceState, Refusal, RefusalKind, RentalRequest
 
 RENTAL_COMMANDS = "gpubroker.rental-commands"
@@ -53,7 +54,7 @@ class RentalCommand:
 
     @classmethod
     def decode(cls, value: bytes) -> RentalCommand:
-        data = _load(value, COMMAND_SCHEMA)
+        data = load_envelope(value, COMMAND_SCHEMA)
         if data.get("action") not in ACTIONS:
             raise ValueError(f"unknown rental action {data.get('action')!r}")
         request = data.get("request")
@@ -110,7 +111,7 @@ class RentalResult:
 
     @classmethod
     def decode(cls, value: bytes) -> RentalResult:
-        data = _load(value, RESULT_SCHEMA)
+        data = load_envelope(value, RESULT_SCHEMA)
         try:
             refusal = data.get("refusal")
             return cls(
@@ -171,18 +172,6 @@ def _instance(data: dict[str, Any]) -> Instance:
         data.get("gpu_count"),
         Decimal(price) if price is not None else None,
     )
-
-
-def _load(value: bytes, schema: str) -> dict[str, Any]:
-    try:
-        data = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    if data.get("schema") != schema:
-        raise ValueError(f"schema {data.get('schema')!r} is not {schema!r}")
-    return data
 
 
 AGENT_ACTION_SCHEMA = "agent-action/1"

@@ -1,27 +1,28 @@
 """``/ws/agents/<agent_id>/``: an agent's actions as they move, in real time.
 
-Only the agent itself (its service token) may connect. After ``{"type": "connection_established",
-"agent_id": ...}`` every change of one of its actions arrives as ``{"type": "event", "id": ...,
-"event": "agent_action", "data": {"type": "action", "action_id", "action_type", "status",
-"reason", "result", ...}}``; ``{"type": "ping"}`` is answered with ``{"type": "pong"}``.
+Only the agent itself (its service token) may connect; another agent's id closes the connection
+with 4404. After ``{"type": "connection_established", "agent_id": ...}`` every change of one of
+its actions arrives as ``{"type": "event", "id": ..., "event": "agent_action", "data": {"type":
+"action", "action_id", "action_type", "status", "reason", "result", ...}}``; ``{"type":
+"ping"}`` is answered with ``{"type": "pong"}``. Forwarding and closing are the providers
+socket's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import orjson
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from gpubroker.gateway.identity.access import Requires
 from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.realtime.hub import Event
+from gpubroker.gateway.realtime.sockets import ProvidersConsumer
 
 NOT_YOURS = 4404
 
 
-class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+class AgentConsumer(ProvidersConsumer):
     requires = Requires(Permission.RENTALS, agents_only=True)
 
     async def connect(self) -> None:
@@ -38,9 +39,9 @@ class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.agent_id = str(agent.pk)
         self.subscription = self.hub.subscribe(self._mine, owner=agent.user_id)
         await self.accept()
-        await self.send(text_data=orjson.dumps({"type": "connection_established", "agent_id": self.agent_id}).decode())
+        await self._send({"type": "connection_established", "agent_id": self.agent_id})
         self.sender = asyncio.create_task(self._forward())
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # let it start, so a disconnect at once finds a running task to cancel
 
     def _mine(self, event: Event) -> bool:
         return event.kind == "agent_action" and event.provider == self.agent_id
@@ -50,23 +51,4 @@ class AgentConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             kind = orjson.loads(text_data or b"{}").get("type")
         except (orjson.JSONDecodeError, AttributeError):
             kind = None
-        message = {"type": "pong"} if kind == "ping" else {"type": "error", "message": 'send {"type": "ping"}'}
-        await self.send(text_data=orjson.dumps(message).decode())
-
-    async def _forward(self) -> None:
-        while True:
-            batch, dropped = await self.subscription.next_batch()
-            if dropped:
-                await self.send(text_data=orjson.dumps({"type": "gap", "dropped": dropped}).decode())
-            for event in batch:
-                message = {"type": "event", "id": event.id, "event": event.kind, "data": orjson.Fragment(event.data)}
-                await self.send(text_data=orjson.dumps(message).decode())
-
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "subscription"):
-            self.hub.unsubscribe(self.subscription)
-        sender = getattr(self, "sender", None)
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+        await self._send({"type": "pong"} if kind == "ping" else {"type": "error", "message": 'send {"type": "ping"}'})
