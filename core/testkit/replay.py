@@ -94,10 +94,18 @@ class ReplayServer:
 
     def stop(self) -> None:
         if self._loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            asyncio.run_coroutine_threadsafe(self._shutdown(self._runner), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
+
+    async def _shutdown(self, runner: web.AppRunner) -> None:
+        """Stop serving, and end the handlers still waiting (a hang, an answer held back)."""
+        await runner.cleanup()
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def reset(self) -> None:
         self.scenario, self.faults, self.requests, self._count = "default", Faults(), [], 0

@@ -170,6 +170,8 @@ class Rentals:
             if self.on_instances is not None:
                 await self.on_instances(result)
             return
+        if not result.rental_id:  # ending an instance no rental owned (the reconciler's): nothing to record
+            return
         rental = await Rental.objects.filter(pk=result.rental_id).afirst()
         if rental is None:
             log.warning("a %s result names rental %s, which does not exist", result.action, result.rental_id)
