@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError
 
 from gpubroker.core.bus import Bus
 from gpubroker.core.rental_messages import AGENT_ACTIONS, AgentActionEvent
-from gpubroker.gateway import decide, params
+from gpubroker.gateway import db, decide, params
 from gpubroker.gateway.catalog.query import OfferQuery, matching, sort_keys
 from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.models import Agent, AgentAction, Rental
@@ -68,12 +68,13 @@ class AgentActions:
         try:
             await self.check(agent, action_type, prepared)
         except Refused as refused:
-            action = await AgentAction.objects.acreate(
-                agent=agent, action_type=action_type, params=raw, status="refused", reason=str(refused)
-            )
+            action = await db.run(
+                AgentAction.objects.create,
+                agent=agent, action_type=action_type, params=raw, status="refused", reason=str(refused),
+            )  # fmt: skip
             await self._announce(agent, action)
             raise
-        action = await AgentAction.objects.acreate(agent=agent, action_type=action_type, params=raw)
+        action = await db.run(AgentAction.objects.create, agent=agent, action_type=action_type, params=raw)
         await self._announce(agent, action)
         task = asyncio.create_task(self._run(agent, action, prepared), name=f"agent-action:{action.pk}")
         self._running.add(task)
@@ -89,7 +90,7 @@ class AgentActions:
             if over:
                 raise Refused(f"the rental would put the agent over budget: {over}")
         elif action_type in ("scale", "terminate"):
-            rental = await Rental.objects.filter(pk=prepared.rental_id, agent=agent).afirst()
+            rental = await db.run(lambda: Rental.objects.filter(pk=prepared.rental_id, agent=agent).first())
             if rental is None:
                 raise Refused(f"rental {prepared.rental_id} is not this agent's")
             if action_type == "scale" and prepared.gpu_count > rental.gpu_count:
@@ -124,7 +125,7 @@ class AgentActions:
             rental, _ = await provision_offer(
                 self._rentals, self._catalog, body, user_id=agent.user_id, key=key, agent_id=agent.pk
             )
-            await AgentAction.objects.filter(pk=action.pk).aupdate(rental=rental)
+            await db.run(lambda: AgentAction.objects.filter(pk=action.pk).update(rental=rental))
             action.rental_id = rental.pk
             rental = await self._rentals.settled(
                 rental.pk, done=lambda r: r.state not in (RentalState.REQUESTED, RentalState.PROVISIONING)
@@ -132,7 +133,7 @@ class AgentActions:
             if rental.state == RentalState.FAILED:
                 raise ApiError(409, None, f"{rental.provider} refused ({rental.failure_kind}): {rental.failure_reason}")
             return {"rental": rental_json(rental)}
-        rental = await Rental.objects.aget(pk=prepared.rental_id)
+        rental = await db.run(Rental.objects.get, pk=prepared.rental_id)
         if action.action_type == "scale":
             await self._rentals.scale(rental, prepared.gpu_count)
             rental = await self._rentals.settled(rental.pk, done=lambda r: r.pending_gpu_count is None)
@@ -166,7 +167,8 @@ class AgentActions:
     ) -> None:
         action.status, action.reason = status, reason
         action.result = None if result is None else orjson.loads(orjson.dumps(result, default=str))
-        await AgentAction.objects.filter(pk=action.pk).aupdate(status=status, reason=reason, result=action.result)
+        fields = {"status": status, "reason": reason, "result": action.result}
+        await db.run(lambda: AgentAction.objects.filter(pk=action.pk).update(**fields))
         await self._announce(agent, action)
 
     async def _announce(self, agent: Agent, action: AgentAction) -> None:

@@ -21,6 +21,7 @@ from ninja import Router, Schema, Status
 from pydantic import ConfigDict, Field
 
 from gpubroker.core.renting import RentalAction
+from gpubroker.gateway import db
 from gpubroker.gateway.agents.actions import ACTION_TYPES, Refused, action_json
 from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.identity.access import Requires, caller_identity
@@ -130,7 +131,11 @@ async def action_status(request: HttpRequest, action_id: uuid.UUID) -> dict[str,
 
 
 async def agent_of(key_id: int | None) -> Agent | None:
-    return await Agent.objects.filter(key_id=key_id, active=True).afirst() if key_id is not None else None
+    """The active agent registered with this API key (a WebSocket asks outside a request, so
+    through ``gateway.db``)."""
+    if key_id is None:
+        return None
+    return await db.run(lambda: Agent.objects.filter(key_id=key_id, active=True).first())
 
 
 async def _agent(request: HttpRequest) -> Agent:

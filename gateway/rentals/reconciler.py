@@ -26,14 +26,15 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError
-from django.db.models import Q
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gpubroker.core.bus import Bus
 from gpubroker.core.rental_messages import RENTAL_COMMANDS, RentalCommand, RentalResult
 from gpubroker.core.renting import InstanceState
 from gpubroker.core.settings import Settings
+from gpubroker.gateway import db
 from gpubroker.gateway.models import Agent, Lease, Rental
 from gpubroker.gateway.rentals.service import RentalConflict, Rentals, result_time
 from gpubroker.gateway.rentals.states import ENDED, LIVE, RentalState
@@ -77,19 +78,10 @@ class Reconciler:
         """Take or renew the lease for three intervals; False while another holder has it."""
         now = timezone.now()
         until = now + timedelta(seconds=3 * self._interval_s)
-        renewed = await Lease.objects.filter(Q(name=LEASE), Q(holder=self.holder) | Q(expires_at__lt=now)).aupdate(
-            holder=self.holder, expires_at=until
-        )
-        if renewed:
-            return True
-        try:
-            await Lease.objects.acreate(name=LEASE, holder=self.holder, expires_at=until)
-        except IntegrityError:
-            return False
-        return True
+        return await db.run(_lease, self.holder, now, until)
 
     async def release(self) -> None:
-        await Lease.objects.filter(name=LEASE, holder=self.holder).adelete()
+        await db.run(lambda: Lease.objects.filter(name=LEASE, holder=self.holder).delete())
 
     async def reconcile(self, listing: RentalResult) -> None:
         """Apply one provider's listing (see the module's docstring)."""
@@ -102,12 +94,7 @@ class Reconciler:
             for i in listing.instances
             if i.rental_id is not None and i.state is not InstanceState.TERMINATED
         }
-        known = {
-            str(r.pk): r
-            async for r in Rental.objects.filter(
-                Q(provider=listing.provider), Q(state__in=[s.value for s in LIVE]) | Q(pk__in=_uuids(tagged))
-            )
-        }
+        known = {str(r.pk): r for r in await db.run(_known, listing.provider, _uuids(tagged))}
         for rental_id, instance in tagged.items():
             rental = known.get(rental_id)
             try:
@@ -142,13 +129,11 @@ class Reconciler:
             await self._rentals.fail(rental, "not_created", "the provider never created the instance")
 
     async def _enforce_budgets(self, provider: str, now: datetime) -> None:
-        running = Rental.objects.filter(provider=provider, state=RentalState.RUNNING, agent__isnull=False)
-        agent_ids = {r.agent_id async for r in running}
-        for agent in [a async for a in Agent.objects.filter(pk__in=agent_ids)]:
+        for agent in await db.run(_agents_renting, provider):
             over = await over_budget(agent, now)
             if not over:
                 continue
-            async for rental in Rental.objects.filter(agent=agent, state=RentalState.RUNNING):
+            for rental in await db.run(_rows, Rental.objects.filter(agent=agent, state=RentalState.RUNNING)):
                 log.warning("agent %s is over budget (%s): ending rental %s", agent.pk, over, rental.pk)
                 try:
                     await self._rentals.terminate(rental)
@@ -159,7 +144,7 @@ class Reconciler:
 async def over_budget(agent: Agent, now: datetime, *, adding: Decimal = Decimal(0)) -> str | None:
     """Why ``agent`` is (or, running ``adding`` more per hour, would be) over its budgets, or None."""
     hourly, total = Decimal(0), Decimal(0)
-    async for rental in Rental.objects.filter(agent=agent):
+    for rental in await db.run(_rows, Rental.objects.filter(agent=agent)):
         total += rental.final_cost if rental.final_cost is not None else rental.cost_at(now)
         if rental.state in (RentalState.REQUESTED, RentalState.PROVISIONING, RentalState.RUNNING):
             hourly += rental.price_per_hour
@@ -168,6 +153,34 @@ async def over_budget(agent: Agent, now: datetime, *, adding: Decimal = Decimal(
     if total >= agent.budget_total:
         return f"its rentals have cost {total} USD, its whole budget of {agent.budget_total}"
     return None
+
+
+def _lease(holder: str, now: datetime, until: datetime) -> bool:
+    renewed = Lease.objects.filter(Q(name=LEASE), Q(holder=holder) | Q(expires_at__lt=now)).update(
+        holder=holder, expires_at=until
+    )
+    if renewed:
+        return True
+    try:
+        with transaction.atomic():
+            Lease.objects.create(name=LEASE, holder=holder, expires_at=until)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _known(provider: str, tagged: list[uuid.UUID]) -> list[Rental]:
+    live = Q(state__in=[s.value for s in LIVE]) | Q(pk__in=tagged)
+    return list(Rental.objects.filter(Q(provider=provider), live))
+
+
+def _agents_renting(provider: str) -> list[Agent]:
+    running = Rental.objects.filter(provider=provider, state=RentalState.RUNNING, agent__isnull=False)
+    return list(Agent.objects.filter(pk__in=running.values("agent_id")))
+
+
+def _rows(query: QuerySet[Rental]) -> list[Rental]:
+    return list(query)
 
 
 def _before(moment: datetime, reference: datetime, seconds: float) -> bool:

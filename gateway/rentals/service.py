@@ -1,7 +1,9 @@
 """Moving rentals: what a request records and asks of a provider's worker, and what each of the
 worker's results does to the rental.
 
-The database is the truth and the only coordination between gateway instances: a provision is
+Database work runs through ``gateway.db`` (off the event loop, connection released after), as
+all the gateway's background work does. The database is the truth and the only coordination
+between gateway instances: a provision is
 one row, made unique per user by its ``Idempotency-Key`` (a unique constraint, so two instances
 racing on the same key record one rental and send one command); a state moves only by a
 conditional update from the state it was read in, so two instances applying results never move
@@ -36,6 +38,7 @@ from gpubroker.core.rental_messages import (
 )
 from gpubroker.core.renting import RefusalKind, RentalRequest, can_rent
 from gpubroker.core.settings import Settings
+from gpubroker.gateway import db
 from gpubroker.gateway.models import Rental
 from gpubroker.gateway.rentals.states import ENDED, RentalState, check
 
@@ -98,7 +101,8 @@ class Rentals:
         ``key`` was used before (nothing new is asked of anyone)."""
         provider = self.providers[offered.provider]
         try:
-            rental = await Rental.objects.acreate(
+            rental = await db.run(
+                Rental.objects.create,
                 user_id=user_id,
                 agent_id=agent_id,
                 idempotency_key=key,
@@ -116,7 +120,7 @@ class Rentals:
                 billing_granularity_s=provider.adapter.billing_granularity_s,
             )
         except IntegrityError:
-            return await Rental.objects.aget(user_id=user_id, idempotency_key=key), False
+            return await db.run(Rental.objects.get, user_id=user_id, idempotency_key=key), False
         await self._announce(rental, "requested")
         await self._move(rental, RentalState.PROVISIONING)
         await self._command(rental, "provision")
@@ -124,8 +128,8 @@ class Rentals:
 
     async def scale(self, rental: Rental, gpu_count: int) -> None:
         """Ask the provider to change the running instance to ``gpu_count`` GPUs."""
-        updated = await Rental.objects.filter(pk=rental.pk, state=RentalState.RUNNING).aupdate(
-            pending_gpu_count=gpu_count, last_error=""
+        updated = await db.run(
+            _update, rental.pk, RentalState.RUNNING.value, pending_gpu_count=gpu_count, last_error=""
         )
         if not updated:
             raise RentalConflict(f"the rental is {rental.state}, not running")
@@ -143,7 +147,7 @@ class Rentals:
         """The rental once ``done(rental)`` holds, or as it is when the wait is over."""
         deadline = asyncio.get_running_loop().time() + (self._wait_s if timeout_s is None else timeout_s)
         while True:
-            rental = await Rental.objects.aget(pk=rental_id)
+            rental = await db.run(Rental.objects.get, pk=rental_id)
             if done(rental) or asyncio.get_running_loop().time() >= deadline:
                 return rental
             await asyncio.sleep(WAIT_STEP_S)
@@ -172,7 +176,7 @@ class Rentals:
             return
         if not result.rental_id:  # ending an instance no rental owned (the reconciler's): nothing to record
             return
-        rental = await Rental.objects.filter(pk=result.rental_id).afirst()
+        rental = await db.run(_find, result.rental_id)
         if rental is None:
             log.warning("a %s result names rental %s, which does not exist", result.action, result.rental_id)
             return
@@ -277,7 +281,7 @@ class Rentals:
 
     async def _move(self, rental: Rental, new: RentalState, *, event_type: str | None = None, **fields: Any) -> None:
         check(rental.state, new)
-        moved = await Rental.objects.filter(pk=rental.pk, state=rental.state).aupdate(state=new.value, **fields)
+        moved = await db.run(_update, rental.pk, rental.state, state=new.value, **fields)
         if not moved:
             raise RentalConflict(f"rental {rental.pk} is no longer {rental.state}")
         rental.state = new.value
@@ -286,7 +290,7 @@ class Rentals:
         await self._announce(rental, event_type or new.value)
 
     async def _set(self, rental: Rental, **fields: Any) -> None:
-        await Rental.objects.filter(pk=rental.pk).aupdate(**fields)
+        await db.run(_update, rental.pk, None, **fields)
         for name, value in fields.items():
             setattr(rental, name, value)
 
@@ -325,6 +329,16 @@ class Rentals:
             data["failure"] = {"kind": rental.failure_kind, "reason": rental.failure_reason}
         event = RentalEvent(str(rental.pk), rental.user_id, event_type, rental.state, rental.provider, now, data)
         await self._bus.publish(RENTAL_EVENTS, str(rental.pk), event.encode())
+
+
+def _find(rental_id: str) -> Rental | None:
+    return Rental.objects.filter(pk=rental_id).first()
+
+
+def _update(rental_id: uuid.UUID, expected: str | None, **fields: Any) -> int:
+    """Update a rental (only if it is still in state ``expected``, when given); how many rows changed."""
+    rows = Rental.objects.filter(pk=rental_id)
+    return rows.filter(state=expected).update(**fields) if expected is not None else rows.update(**fields)
 
 
 def refusal_status(kind: str) -> int:
