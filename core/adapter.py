@@ -24,6 +24,7 @@ from gpubroker.core.errors import ProviderBadResponse
 from gpubroker.core.gpus import GpuMatch, UnknownGpuNames, resolve
 from gpubroker.core.offer import Availability, Interconnect, Offer, Source, offer_id
 from gpubroker.core.provider import Credentials, ProviderInfo
+from gpubroker.core.renting import Instance, Refusal, RentalAction, RentalRequest, RentingUnsupported
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,12 @@ class ProviderAdapter(ABC):
     info: ClassVar[ProviderInfo]
     recordings: ClassVar[Traversable | None] = None
     schemas: ClassVar[Traversable | None] = None
+    renting: ClassVar[frozenset[RentalAction]] = frozenset()
+    """The rental actions this provider's API allows (plugin API 2). Empty: offers only. A plugin
+    that rents lists at least ``core.renting.REQUIRED_ACTIONS`` and implements their methods."""
+    billing_granularity_s: ClassVar[int] = 3600
+    """The unit the provider bills a running instance in, from its pricing documentation: a
+    started unit is billed whole (1 for per-second billing, 60 for per-minute)."""
 
     @abstractmethod
     def calls(self, ctx: PollContext) -> Iterable[Call]:
@@ -189,3 +196,48 @@ class ProviderAdapter(ABC):
     def health_call(self, ctx: PollContext) -> Call:
         """A cheap call that shows whether the API is up; the first poll call by default."""
         return next(iter(self.calls(ctx)))
+
+    # Plugin API 2: renting. Each pair describes one call and reads its answer; none does I/O.
+    # ``read_refusal`` sees every answer first, so the ``read_*`` methods see successes only.
+
+    def provision_call(self, request: RentalRequest) -> Call:
+        """The call that creates one instance of ``request.provider_offer_id``, carrying ``request.tag``."""
+        raise self._unsupported(RentalAction.PROVISION)
+
+    def read_provisioned(self, response: Response, request: RentalRequest) -> Instance:
+        """The instance a successful provision answer describes."""
+        raise self._unsupported(RentalAction.PROVISION)
+
+    def status_call(self, instance_id: str) -> Call:
+        """The call that reads one instance."""
+        raise self._unsupported(RentalAction.STATUS)
+
+    def read_status(self, response: Response, instance_id: str) -> Instance:
+        """The instance a status answer describes; raise ``InstanceNotFound`` when it says the
+        instance does not exist."""
+        raise self._unsupported(RentalAction.STATUS)
+
+    def instances_call(self) -> Call:
+        """The call that lists the account's instances."""
+        raise self._unsupported(RentalAction.INSTANCES)
+
+    def read_instances(self, response: Response) -> list[Instance]:
+        """Every instance the answer lists, with its tag (the name or label it carries)."""
+        raise self._unsupported(RentalAction.INSTANCES)
+
+    def scale_call(self, instance: Instance, gpu_count: int, request: RentalRequest) -> Call:
+        """The call that changes a running instance to ``gpu_count`` GPUs."""
+        raise self._unsupported(RentalAction.SCALE)
+
+    def terminate_call(self, instance_id: str) -> Call:
+        """The call that ends an instance for good (and its billing)."""
+        raise self._unsupported(RentalAction.TERMINATE)
+
+    def read_refusal(self, response: Response) -> Refusal | None:
+        """The provider's refusal in an answer to a rental call (out of capacity, insufficient
+        balance, ...), or None when the answer is not one. An error status this does not
+        recognise still fails, as a typed HTTP error."""
+        return None
+
+    def _unsupported(self, action: RentalAction) -> RentingUnsupported:
+        return RentingUnsupported(self.info.name, f"the {self.info.display_name} plugin does not support {action}")

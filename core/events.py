@@ -62,7 +62,7 @@ def decode_offer(value: bytes) -> Offer:
     """An offer from its envelope. Fields this release does not know are dropped, not refused:
     ``offer/1`` grows only by optional fields, so a consumer still running the previous release
     during a rolling upgrade keeps reading what a newer worker writes."""
-    envelope = _load(value, OFFER_SCHEMA)
+    envelope = load_envelope(value, OFFER_SCHEMA)
     data = envelope.get("offer")
     if not isinstance(data, dict):
         raise ValueError("the offer envelope holds no offer object")
@@ -106,7 +106,7 @@ class PriceUpdate:
 
     @classmethod
     def decode(cls, value: bytes) -> PriceUpdate:
-        data = _load(value, PRICE_UPDATE_SCHEMA)
+        data = load_envelope(value, PRICE_UPDATE_SCHEMA)
         try:
             gpu_count, country = data.get("gpu_count"), data.get("country")
             return cls(
@@ -146,7 +146,7 @@ class ProviderEvent:
 
     @classmethod
     def decode(cls, value: bytes) -> ProviderEvent:
-        data = _load(value, PROVIDER_EVENT_SCHEMA)
+        data = load_envelope(value, PROVIDER_EVENT_SCHEMA)
         try:
             return cls(
                 provider=data["provider"],
@@ -200,7 +200,7 @@ class PriceAlert:
 
     @classmethod
     def decode(cls, value: bytes) -> PriceAlert:
-        data = _load(value, PRICE_ALERT_SCHEMA)
+        data = load_envelope(value, PRICE_ALERT_SCHEMA)
         try:
             old_price = data.get("old_price")
             user_id, alert_id = data.get("user_id"), data.get("alert_id")
@@ -263,7 +263,7 @@ class PriceAggregate:
 
     @classmethod
     def decode(cls, value: bytes) -> PriceAggregate:
-        data = _load(value, PRICE_AGGREGATE_SCHEMA)
+        data = load_envelope(value, PRICE_AGGREGATE_SCHEMA)
         try:
             continent = data.get("continent")
             aggregate = cls(
@@ -325,7 +325,7 @@ class WebhookDelivery:
 
     @classmethod
     def decode(cls, value: bytes) -> WebhookDelivery:
-        data = _load(value, WEBHOOK_DELIVERY_SCHEMA)
+        data = load_envelope(value, WEBHOOK_DELIVERY_SCHEMA)
         try:
             return cls(
                 delivery_id=str(data["delivery_id"]),
@@ -373,7 +373,7 @@ class AccountNotice:
 
     @classmethod
     def decode(cls, value: bytes) -> AccountNotice:
-        data = _load(value, ACCOUNT_NOTICE_SCHEMA)
+        data = load_envelope(value, ACCOUNT_NOTICE_SCHEMA)
         try:
             return cls(
                 user_id=int(data["user_id"]),
@@ -394,7 +394,8 @@ def decode_alert(value: bytes) -> PriceAlert | AccountNotice:
     return AccountNotice.decode(value) if schema == ACCOUNT_NOTICE_SCHEMA else PriceAlert.decode(value)
 
 
-def _load(value: bytes, schema: str) -> dict[str, Any]:
+def load_envelope(value: bytes, schema: str) -> dict[str, Any]:
+    """A record's JSON object, if it is one and carries ``schema``; else a ``ValueError``."""
     try:
         data = orjson.loads(value)
     except orjson.JSONDecodeError as exc:

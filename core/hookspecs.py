@@ -4,6 +4,12 @@ This module is the plugin author's reference. Implement a hook by decorating a f
 the same name with ``hookimpl`` in the module your distribution registers under the
 ``gpubroker.providers`` entry-point group. The API version is ``PLUGIN_API_VERSION``; hooks are
 only ever added or given new optional arguments, never changed in place.
+
+Version 2 added renting, without a new hook: an adapter that lists actions in ``renting``
+implements the matching optional methods of ``ProviderAdapter`` (``provision_call``,
+``status_call``, ``instances_call``, ``scale_call``, ``terminate_call``, their ``read_*``
+counterparts and ``read_refusal``), which describe calls like ``calls`` does; see
+``gpubroker.core.renting``. A version 1 plugin keeps working unchanged: it lists offers only.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import pluggy
 from gpubroker.core.adapter import ProviderAdapter
 
 PROJECT = "gpubroker"
-PLUGIN_API_VERSION = 1
+PLUGIN_API_VERSION = 2
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

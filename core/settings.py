@@ -121,6 +121,17 @@ class Settings(BaseSettings):
     health_failures_to_degrade: int = Field(
         default=3, ge=1, description="Failed plugin-health runs in a row that raise provider.degraded."
     )
+    rental_wait_s: float = Field(
+        default=30.0, ge=0, le=300, description="How long a provision or scale request waits for the provider's answer."
+    )
+    reconcile_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the reconciler compares each provider's tagged instances with the rentals.",
+    )
+    rental_provision_timeout_s: float = Field(
+        default=900.0, gt=0, description="A rental whose instance never appeared at its provider after this fails."
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from gpubroker.core.offer import Offer
 from gpubroker.gateway import analytics, decide, errors, gpus, market, params
+from gpubroker.gateway.agents import api as agents
 from gpubroker.gateway.catalog import ranking
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.paging import BadCursor
@@ -30,6 +31,7 @@ from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.parser import StrictParser
 from gpubroker.gateway.realtime import stream
 from gpubroker.gateway.renderer import OrjsonRenderer
+from gpubroker.gateway.rentals import api as rentals
 from gpubroker.gateway.responses import respond
 from gpubroker.gateway.runtime import GatewayRuntime, current
 from gpubroker.gateway.schemas import (
@@ -60,6 +62,8 @@ api.add_router("/webhooks", webhooks.router)
 api.add_router("/providers/config/integrations", integrations.router)
 api.add_router("/admin", admin.router)
 api.add_router("/analytics", market.router)
+api.add_router("/rentals", rentals.router)
+api.add_router("/agents", agents.router)
 
 
 READ = Requires(Permission.READ_OFFERS)

@@ -47,9 +47,11 @@ class GatewayApplication:
 
         django.setup(set_prefix=False)
         from gpubroker.gateway.identity.guard import add_headers  # the gateway's modules need Django set up
+        from gpubroker.gateway.identity.routes import socket_pattern
         from gpubroker.gateway.realtime.sockets import WEBSOCKETS
 
         self._add_headers = add_headers
+        self._socket_pattern = socket_pattern
         self._django = ASGIHandler()
         self._sockets = {path.strip("/"): consumer.as_asgi() for path, consumer in WEBSOCKETS.items()}
         self._run_workers = run_workers
@@ -80,7 +82,9 @@ class GatewayApplication:
             if await self.runtime.fastpath.serve(scope, send):
                 return
         if scope["type"] == "websocket":  # the guard has refused unknown paths
-            await self._sockets[scope["path"].strip("/")](scope, receive, send)
+            pattern = self._socket_pattern(scope["path"], self._sockets)
+            assert pattern is not None, "the guard lets known WebSocket paths through only"
+            await self._sockets[pattern](scope, receive, send)
             return
         await self._django(scope, receive, self._add_headers(scope, send))
 

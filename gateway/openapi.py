@@ -36,6 +36,11 @@ TAGS = [
     {"name": "alerts", "description": "Price alerts on the list's filters (Pro)."},
     {"name": "webhooks", "description": "Signed deliveries of events to a user's own address (Enterprise)."},
     {"name": "integrations", "description": "A user's own provider credentials, kept in the vault (Enterprise)."},
+    {
+        "name": "rentals",
+        "description": "Renting an offer on its provider's API, scaling and ending it, with its cost (Pro).",
+    },
+    {"name": "agents", "description": "Autonomous procurement within a budget, for service tokens (Pro)."},
     {"name": "admin", "description": "Plans and the audit log (Admin)."},
 ]
 SECURITY_SCHEMES = {
@@ -64,6 +69,7 @@ RETRY_AFTER = {
 }
 ERRORS: dict[int, tuple[str, str, str | None, dict[str, Any]]] = {
     # status: (component name, description, example's field, extra headers)
+    402: ("PaymentRequired", "The provider refused: the balance there is too low (its reason quoted).", None, {}),
     400: ("BadRequest", "Malformed: a body that is not JSON, a NUL in the path, over 200 parameters.", None, {}),
     401: ("Unauthorized", "Credentials are missing or not valid.", None, {}),
     403: ("Forbidden", "The caller's plan does not include this; the message names the plan needed.", None, {}),
@@ -73,6 +79,7 @@ ERRORS: dict[int, tuple[str, str, str | None, dict[str, Any]]] = {
     414: ("UriTooLong", "The query string is longer than 8 KiB.", None, {}),
     422: ("Invalid", "An input is not valid; each problem names the field at fault.", "gpu", {}),
     429: ("TooManyRequests", "Over the plan's rate limit.", None, {**RETRY_AFTER, **RATE_HEADERS}),
+    502: ("BadGateway", "The provider failed or refused the platform's credentials (its reason quoted).", None, {}),
     503: ("Unavailable", "A dependency (database, vault) is away; nothing was changed.", None, RETRY_AFTER),
 }
 EXAMPLE_MESSAGES = {
@@ -80,11 +87,13 @@ EXAMPLE_MESSAGES = {
     401: "sign in (Bearer token) or use an API key",
     403: "this needs the pro plan or higher (you have free)",
     404: "not found",
+    402: "vastai refused the rental (insufficient_balance): insufficient credit",
     409: "at most 20 webhooks",
     413: "the request body is larger than 256 KiB",
     414: "the query string is longer than 8 KiB",
     422: "unknown GPU 'Voodoo 5'; see GET /api/v2/gpus or use a name like 'H100' or 'RTX 4090'",
     429: "rate limit of 10 requests per second exceeded; retry after 0.40s",
+    502: "lambdalabs refused the rental (auth): invalid API key",
     503: "the database is unavailable; nothing was changed, retry shortly",
 }
 PARAMETERS: dict[str, tuple[str | None, object]] = {
@@ -94,6 +103,9 @@ PARAMETERS: dict[str, tuple[str | None, object]] = {
     "alert_id": ("A price alert's id, as listed.", 12),
     "webhook_id": ("A webhook's id, as listed.", 3),
     "user_id": ("A user's id.", 42),
+    "rental_id": ("A rental's id, as provisioning answered it.", "6f1d2c9e-8b7a-4e5f-9a0b-1c2d3e4f5a6b"),
+    "action_id": ("An agent action's id, as asking for it answered.", "0b9c8d7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e"),
+    "state": (None, "running"),
     "provider": ("A provider's name, as listed by the offers' providers.", "vastai"),
     "limit": (None, 20),
     "gpu": (None, "H100"),
@@ -150,6 +162,27 @@ REQUEST_EXAMPLES: dict[str, object] = {
     "createWebhook": {"url": "https://hooks.example.com/gpubroker", "events": ["price.alert", "provider.health"]},
     "setIntegration": {"provider": "runpod", "credentials": {"api_key": "rp_0123456789abcdef"}},
     "setUserPlan": {"plan": "pro"},
+    "provision": {"offer_id": "3c71f8f0-437b-56b5-94cc-4647b5fe106e", "ssh_public_key": "ssh-ed25519 AAAAC3Nza ada"},
+    "scaleRental": {"gpu_count": 4},
+    "registerAgent": {
+        "name": "trainer",
+        "budget_per_hour": 40,
+        "budget_total": 500,
+        "allowed_providers": ["lambdalabs", "runpod"],
+        "allowed_gpu_types": ["H100"],
+    },
+    "requestAction": {"type": "decide", "params": {"gpu": ["H100"], "min_gpus": 8}},
+}
+HEADER_PARAMETERS: dict[str, dict[str, Any]] = {
+    # operationId: a request header the view reads itself
+    "provision": {
+        "in": "header",
+        "name": "Idempotency-Key",
+        "required": False,
+        "description": "Any 1-255 printable characters: a retry with the same key returns the same rental.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        "example": "rent-2026-12-03-h100-a",
+    },
 }
 LINKS = {
     # create operation -> (its id in the answer, parameter name, operations that take it)
@@ -158,6 +191,8 @@ LINKS = {
     "createWebhook": ("id", "webhook_id", ["deleteWebhook"]),
     "addFavorite": ("offer_id", "offer_id", ["removeFavorite"]),
     "setIntegration": ("provider", "provider", ["deleteIntegration"]),
+    "provision": ("id", "rental_id", ["getRental", "scaleRental", "terminateRental"]),
+    "requestAction": ("id", "action_id", ["getAction"]),
 }
 
 
@@ -202,6 +237,8 @@ class ContractSchema(OpenAPISchema):
                 parameter["description"] = description
             if example is not None:
                 parameter["example"] = [example] if _takes_many(parameter["schema"]) else example
+        if details["operationId"] in HEADER_PARAMETERS:
+            details.setdefault("parameters", []).append(HEADER_PARAMETERS[details["operationId"]])
         if "requestBody" in details and details["operationId"] in REQUEST_EXAMPLES:
             details["requestBody"]["content"]["application/json"]["example"] = REQUEST_EXAMPLES[details["operationId"]]
         return details

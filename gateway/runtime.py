@@ -17,10 +17,12 @@ from gpubroker.core.bus import Bus, open_bus
 from gpubroker.core.cache import TwoTierCache
 from gpubroker.core.plugins import ProviderRegistry, load_providers
 from gpubroker.core.ratelimit import SlidingWindowLimiter
+from gpubroker.core.renting import can_rent
 from gpubroker.core.secrets import open_secret_store
 from gpubroker.core.settings import Settings
 from gpubroker.core.vault import open_vault
 from gpubroker.gateway import fx_tables, retention
+from gpubroker.gateway.agents.actions import AgentActions
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.ingest import Ingest
 from gpubroker.gateway.catalog.paging import Pager
@@ -37,6 +39,9 @@ from gpubroker.gateway.realtime.changes import ChangeFeed
 from gpubroker.gateway.realtime.hub import Hub
 from gpubroker.gateway.realtime.market import Market
 from gpubroker.gateway.realtime.notify import Notifier
+from gpubroker.gateway.rentals.feed import RentalFeed
+from gpubroker.gateway.rentals.reconciler import Reconciler
+from gpubroker.gateway.rentals.service import Rentals
 from gpubroker.gateway.verdicts import SummaryCache as VerdictCache
 
 if TYPE_CHECKING:
@@ -101,6 +106,10 @@ class GatewayRuntime:
         self.verdicts = VerdictCache()
         self.queries = QueryCounts(settings.redis_url)
         self._plugins: ProviderRegistry | None = None
+        self.rentals = Rentals(self.bus, settings, wait_s=settings.rental_wait_s)
+        self.rental_feed = RentalFeed(self.bus, self.hub)
+        self.reconciler = Reconciler(self.bus, self.rentals, settings)
+        self.agent_actions = AgentActions(self.bus, self.hub, self.rentals, self.catalog, self.index)
         self._index: OfferIndex | None = None
         self._indexed_version = -1
         self.warmed = 0
@@ -126,6 +135,10 @@ class GatewayRuntime:
         self._tasks.append(asyncio.create_task(self._watch_for_drain(), name="drain"))
         self._tasks.append(asyncio.create_task(self.queries.run(), name="query-counts"))
         self._tasks.append(asyncio.create_task(fx_tables.use_stored(), name="fx"))
+        self._tasks.append(asyncio.create_task(self.rentals.run(), name="rental-results"))
+        self._tasks.append(asyncio.create_task(self.rental_feed.run(), name="rental-feed"))
+        self._tasks.append(asyncio.create_task(self.reconciler.run(), name="reconciler"))
+        self._tasks.append(asyncio.create_task(self.agent_actions.feed(), name="agent-feed"))
         if self.run_workers:
             await self._start_workers()
         _current = self
@@ -203,6 +216,7 @@ class GatewayRuntime:
                 log.exception("refreshing cached answers failed; they will be rendered on request")
 
     async def _start_workers(self) -> None:
+        from gpubroker.workers.rental_agent import RentalAgent
         from gpubroker.workers.worker import ProviderWorker
 
         registry = load_providers(allow=self.settings.plugins, block=self.settings.plugins_blocked)
@@ -213,6 +227,9 @@ class GatewayRuntime:
             )
             self.workers[provider.info.name] = worker
             self._tasks.append(asyncio.create_task(worker.run(self._stop), name=f"worker:{provider.info.name}"))
+            if can_rent(provider.adapter):
+                agent = RentalAgent(provider, bus=self.bus, secrets=secrets, settings=self.settings)
+                self._tasks.append(asyncio.create_task(agent.run(), name=f"rentals:{provider.info.name}"))
         log.info("embedded workers started for: %s", ", ".join(registry.names()) or "no providers installed")
 
     async def stop(self) -> None:
@@ -227,6 +244,7 @@ class GatewayRuntime:
             log.warning(
                 "stopping: %s did not end within %.0fs", ", ".join(t.get_name() for t in unfinished), STOP_TIMEOUT_S
             )
+        await self.agent_actions.close()
         await self._stack.aclose()
         await self.cache.close()
         await self.queries.close()

@@ -1,5 +1,6 @@
 """``gpubroker worker --provider NAME``: one provider's worker (or one shard of it) as its own
-process, and ``--check``, its health probe."""
+process, carrying out the provider's rental commands too when its plugin rents, and ``--check``,
+its health probe."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from gpubroker.core.bus import open_bus
 from gpubroker.core.errors import ConfigurationError
 from gpubroker.core.logs import configure_logging
 from gpubroker.core.plugins import RegisteredProvider, load_providers
+from gpubroker.core.renting import can_rent
 from gpubroker.core.secrets import open_secret_store
 from gpubroker.core.settings import Settings, load_settings
 from gpubroker.workers.health import HealthFile
 from gpubroker.workers.poll import Shard
+from gpubroker.workers.rental_agent import RentalAgent
 from gpubroker.workers.worker import ProviderWorker, state_name
 
 log = logging.getLogger(__name__)
@@ -72,7 +75,16 @@ async def _run(provider: RegisteredProvider, settings: Settings, *, once: bool, 
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
             log.info("worker for %s (shard %d/%d) started", provider.info.name, shard.index, shard.count)
-            await worker.run(stop)
+            renting = None
+            if can_rent(provider.adapter):  # its shards share the rental commands (one consumer group)
+                agent = RentalAgent(provider, bus=bus, secrets=open_secret_store(settings), settings=settings)
+                renting = asyncio.create_task(agent.run(), name=f"rentals:{provider.info.name}")
+            try:
+                await worker.run(stop)
+            finally:
+                if renting is not None:
+                    renting.cancel()
+                    await asyncio.gather(renting, return_exceptions=True)
             log.info("worker for %s stopped", provider.info.name)
             return 0
     finally:

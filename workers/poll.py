@@ -208,7 +208,7 @@ class Poller:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self._retry.attempts),
             wait=wait,
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(retryable),
             reraise=True,
         ):
             with attempt:
@@ -221,9 +221,9 @@ class Poller:
         await guards.bucket.acquire()
         started = self._clock()
         try:
-            response = _check_status(await self._transport.send(call), self.provider, secrets)
+            response = check_status(await self._transport.send(call), self.provider, secrets)
         except ProviderError as exc:
-            counts = _retryable(exc)  # what is worth retrying is what says the provider is unwell
+            counts = retryable(exc)  # what is worth retrying is what says the provider is unwell
             guards.breaker.record(success=not counts)
             guards.balance.observe(target, ok=not counts, latency_s=self._clock() - started)
             raise
@@ -265,13 +265,15 @@ def _remember(seen: set[bytes], call: Call) -> bool:
     return True
 
 
-def _retryable(error: BaseException) -> bool:
+def retryable(error: BaseException) -> bool:
+    """Whether a failure says the provider is unwell for now (worth another try)."""
     if isinstance(error, ProviderRateLimited | ProviderTimeout | ProviderUnreachable):
         return True
     return isinstance(error, ProviderHTTPError) and error.status >= 500
 
 
-def _check_status(response: Response, provider: str, secrets: tuple[str, ...]) -> Response:
+def check_status(response: Response, provider: str, secrets: tuple[str, ...]) -> Response:
+    """The response when its status is a success, else its typed error (credentials redacted)."""
     status = response.status
     if 200 <= status < 300:
         return response

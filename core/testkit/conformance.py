@@ -21,6 +21,14 @@ admits); every successful recorded answer validates against the schema for its c
 the reference does not define, put into any object of a recorded answer, is reported; and the
 drift probe (``gpubroker plugins probe``) finds no drift in the recordings and reports a
 drifted answer served in their place.
+
+A plugin that rents (``renting`` not empty, plugin API 2) also sets ``rental_request`` (a
+request whose calls its recordings answer), ``rental_instance_id`` (an instance they describe)
+and ``emulator`` (its ``Dialect``), and records a ``renting`` scenario (each rental call's
+answer, with an instance carrying ``rental_request.tag``) plus ``out_of_capacity`` and
+``insufficient_balance`` (the provider's refusals of the provision, after an empty list). The kit
+checks every rental call against those recordings, then runs the lifecycle and each injected
+failure against the emulator, whose answers must validate against the answer schemas too.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from typing import ClassVar
 import orjson
 import pytest
 
-from gpubroker.core.adapter import ProviderAdapter
+from gpubroker.core.adapter import Call, ProviderAdapter, Response
 from gpubroker.core.answer_schemas import AnswerSchemas
 from gpubroker.core.drift import probe
 from gpubroker.core.errors import (
@@ -50,6 +58,15 @@ from gpubroker.core.errors import (
 from gpubroker.core.plugins import ENTRY_POINT_GROUP, load_providers
 from gpubroker.core.provider import ProviderInfo
 from gpubroker.core.recordings import Recordings
+from gpubroker.core.renting import (
+    REQUIRED_ACTIONS,
+    InstanceNotFound,
+    InstanceState,
+    RefusalKind,
+    RentalAction,
+    RentalRefused,
+    RentalRequest,
+)
 from gpubroker.core.testkit.answers import (
     UNDEFINED_FIELD,
     drifted_recordings,
@@ -57,7 +74,9 @@ from gpubroker.core.testkit.answers import (
     successful_answers,
     with_undefined_field,
 )
+from gpubroker.core.testkit.emulator import Cloud, Dialect, Emulator
 from gpubroker.core.testkit.polling import poll_replay
+from gpubroker.core.testkit.renting import rental_executor
 from gpubroker.core.testkit.replay import Faults, ReplayServer
 
 FAULTS: dict[str, tuple[Faults, type[ProviderError]]] = {
@@ -73,6 +92,9 @@ class ProviderConformance:
     adapter: ClassVar[type[ProviderAdapter]]
     publishes_prices: ClassVar[bool] = True
     """Set False for a provider that publishes no hourly price (its README must say so)."""
+    rental_request: ClassVar[RentalRequest | None] = None
+    rental_instance_id: ClassVar[str] = ""
+    emulator: ClassVar[type[Dialect] | None] = None
 
     @pytest.fixture
     def server(self) -> Iterator[ReplayServer]:
@@ -240,3 +262,128 @@ class ProviderConformance:
         texts += [str(error.value), repr(error.value), caplog.text]
         for value in credentials.values():
             assert not any(value in text for text in texts), "a credential value leaked"
+
+    # Renting (plugin API 2)
+
+    def _rents(self) -> RentalRequest:
+        if not self.adapter.renting:
+            pytest.skip(f"{self.adapter.info.name} does not rent")
+        assert self.rental_request is not None and self.rental_instance_id, (
+            "a plugin that rents sets rental_request and rental_instance_id (answered by its 'renting' recordings)"
+        )
+        assert self.emulator is not None, "a plugin that rents ships a Dialect and names it as emulator"
+        return self.rental_request
+
+    def _emulated(self, *, boot_s: float = 0.05) -> ReplayServer:
+        assert self.adapter.recordings is not None and self.emulator is not None
+        emulator = Emulator(self.emulator(), Cloud(granularity_s=self.adapter.billing_granularity_s, boot_s=boot_s))
+        return ReplayServer(self.adapter.recordings, emulator=emulator)
+
+    def test_renting_supports_what_the_broker_needs(self) -> None:
+        self._rents()
+        missing = REQUIRED_ACTIONS - self.adapter.renting
+        assert not missing, f"renting needs {sorted(missing)} as well"
+        declared = any(
+            "billing_granularity_s" in vars(cls) for cls in self.adapter.__mro__[:-1] if cls is not ProviderAdapter
+        )
+        assert declared, "declare billing_granularity_s from the provider's pricing documentation"
+
+    def test_rental_calls_match_the_recordings(self) -> None:
+        request = self._rents()
+        assert self.adapter.recordings is not None
+        recordings, adapter = Recordings(self.adapter.recordings), self.adapter()
+        assert "renting" in recordings.scenarios(), "record each rental call's answer as the 'renting' scenario"
+
+        def answer(call: Call) -> Response:
+            exchange = recordings.find(call.method, call.path, call.params, call.json, "renting")
+            assert exchange is not None, f"no 'renting' recording answers {call.method} {call.path}"
+            recorded = exchange.response
+            response = Response(call, recorded.status, recorded.headers, recorded.body, self.adapter.info.name)
+            assert adapter.read_refusal(response) is None, f"{call.method} {call.path}: a success read as a refusal"
+            return response
+
+        provisioned = adapter.read_provisioned(answer(adapter.provision_call(request)), request)
+        assert provisioned.instance_id and provisioned.tag == request.tag
+        listed = adapter.read_instances(answer(adapter.instances_call()))
+        assert any(i.tag == request.tag for i in listed), f"the recorded list has no instance tagged {request.tag!r}"
+        status = adapter.read_status(answer(adapter.status_call(self.rental_instance_id)), self.rental_instance_id)
+        assert status.instance_id == self.rental_instance_id
+        answer(adapter.terminate_call(self.rental_instance_id))
+        if RentalAction.SCALE in self.adapter.renting:
+            answer(adapter.scale_call(status, request.gpu_count * 2, request))
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize("kind", [RefusalKind.OUT_OF_CAPACITY, RefusalKind.INSUFFICIENT_BALANCE])
+    async def test_recorded_refusals_are_typed(
+        self, server: ReplayServer, credentials: dict[str, str], kind: RefusalKind
+    ) -> None:
+        request = self._rents()
+        assert kind.value in server.recordings.scenarios(), f"record the provider's {kind} refusal as {kind.value!r}"
+        server.scenario = kind.value
+        async with rental_executor(self.adapter, server.url, credentials=credentials) as executor:
+            with pytest.raises(RentalRefused) as refused:
+                await executor.provision(request)
+        assert refused.value.kind is kind and refused.value.reason
+
+    @pytest.mark.asyncio
+    async def test_emulated_lifecycle(self, credentials: dict[str, str]) -> None:
+        request = self._rents()
+        with self._emulated(boot_s=0.0) as server:
+            async with rental_executor(self.adapter, server.url, credentials=credentials) as executor:
+                created = await executor.provision(request)
+                assert created.tag == request.tag
+                again = await executor.provision(request)
+                assert again.instance_id == created.instance_id, "a repeated provision rented a second instance"
+                assert (await executor.status(created.instance_id)).state is InstanceState.RUNNING
+                assert [i.rental_id for i in await executor.tagged()] == [created.rental_id]
+                if RentalAction.SCALE in self.adapter.renting:
+                    scaled = await executor.scale(created, request.gpu_count * 2, request)
+                    assert scaled.gpu_count == request.gpu_count * 2
+                await executor.terminate(created.instance_id)
+                await executor.terminate(created.instance_id)  # twice is fine
+                with pytest.raises(InstanceNotFound):
+                    await executor.status(created.instance_id)
+                assert await executor.tagged() == []
+            assert server.emulator is not None
+            cloud = server.emulator.cloud
+            assert len(cloud.instances()) == 1
+            answered = server.emulator.answered
+        schemas = self._schemas()
+        problems = []
+        for sent, reply in answered:
+            if not 200 <= reply.status < 300:
+                continue
+            schema = schemas.for_answer(sent.method, sent.path)
+            if schema is None:
+                problems.append(f"no answer schema describes {sent.method} {sent.path}")
+                continue
+            body = reply.body if isinstance(reply.body, bytes) else orjson.dumps(reply.body)
+            problems += [f"{sent.method} {sent.path}: {finding}" for finding in schema.check_body(body)]
+        assert not problems, "emulated answers the reference does not describe:\n" + "\n".join(problems)
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize("fault", ["out_of_capacity", "insufficient_balance", "auth_failure"])
+    async def test_emulated_failures_are_typed(self, credentials: dict[str, str], fault: str) -> None:
+        request = self._rents()
+        with self._emulated() as server:
+            assert server.emulator is not None
+            setattr(server.emulator.cloud.faults, fault, True)
+            async with rental_executor(self.adapter, server.url, credentials=credentials) as executor:
+                with pytest.raises(ProviderError) as failed:
+                    await executor.provision(request)
+            assert server.emulator.cloud.instances() == []
+        if fault == "auth_failure":
+            assert isinstance(failed.value, ProviderAuthError)
+        else:
+            assert isinstance(failed.value, RentalRefused) and failed.value.kind.value == fault
+
+    @pytest.mark.asyncio
+    async def test_a_create_whose_answer_is_lost_is_found_by_its_tag(self, credentials: dict[str, str]) -> None:
+        request = self._rents()
+        with self._emulated(boot_s=0.0) as server:
+            assert server.emulator is not None
+            server.emulator.cloud.faults.timeout_after_create = True
+            async with rental_executor(self.adapter, server.url, credentials=credentials, timeout_s=0.3) as executor:
+                found = await executor.provision(request)
+            assert found.tag == request.tag
+            assert [i.instance_id for i in server.emulator.cloud.instances()] == [found.instance_id]

@@ -4,7 +4,9 @@ Tests point a worker's base URL at it. It runs in its own thread with its own ev
 sync tests, async tests and worker subprocesses can all use it. Faults can be injected to see
 that a plugin turns each into a typed error: added latency, error statuses, hangs longer than
 the client's timeout and malformed bodies. Every request received is kept for assertions
-(for example, that the credential was sent where the provider expects it).
+(for example, that the credential was sent where the provider expects it). With an
+``emulator`` (``gpubroker.core.testkit.emulator``) it also rents: rental requests are answered
+by a stateful emulator of the provider, everything else from the recordings.
 
 Run one by hand with ``python -m gpubroker.core.testkit.replay PLUGIN_MODULE [--port N]``.
 """
@@ -24,6 +26,7 @@ import orjson
 from aiohttp import web
 
 from gpubroker.core.recordings import Recordings
+from gpubroker.core.testkit.emulator import EmulatedRequest, Emulator
 
 
 @dataclass
@@ -52,8 +55,16 @@ class ReceivedRequest:
 
 
 class ReplayServer:
-    def __init__(self, recordings: Recordings | Traversable, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        recordings: Recordings | Traversable,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        emulator: Emulator | None = None,
+    ) -> None:
         self.recordings = recordings if isinstance(recordings, Recordings) else Recordings(recordings)
+        self.emulator = emulator
         self.scenario = "default"
         self.faults = Faults()
         self.requests: list[ReceivedRequest] = []
@@ -83,10 +94,18 @@ class ReplayServer:
 
     def stop(self) -> None:
         if self._loop is not None and self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            asyncio.run_coroutine_threadsafe(self._shutdown(self._runner), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
+
+    async def _shutdown(self, runner: web.AppRunner) -> None:
+        """Stop serving, and end the handlers still waiting (a hang, an answer held back)."""
+        await runner.cleanup()
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def reset(self) -> None:
         self.scenario, self.faults, self.requests, self._count = "default", Faults(), [], 0
@@ -131,6 +150,13 @@ class ReplayServer:
                 json_body = orjson.loads(body)
             except orjson.JSONDecodeError:
                 json_body = None
+        if self.emulator is not None:
+            emulated = await self.emulator.answer(
+                EmulatedRequest(request.method, request.path, dict(request.query), dict(request.headers), json_body)
+            )
+            if emulated is not None:
+                payload = emulated.body if isinstance(emulated.body, bytes) else orjson.dumps(emulated.body)
+                return web.Response(status=emulated.status, body=payload, headers=emulated.headers)
         exchange = self.recordings.find(request.method, request.path, dict(request.query), json_body, self.scenario)
         if exchange is None:
             return web.json_response({"error": "no recording matches this request"}, status=404)

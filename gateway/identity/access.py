@@ -64,9 +64,11 @@ class Parameters:
 class Requires:
     """An endpoint's need, as Ninja's ``auth`` for that operation (see the module's docstring)."""
 
-    def __init__(self, need: Need, *, parameters: Parameters | None = None) -> None:
+    def __init__(self, need: Need, *, parameters: Parameters | None = None, agents_only: bool = False) -> None:
         self.need = need
         self.parameters = parameters
+        self.agents_only = agents_only
+        """Only an agent's service token (made from one of the user's API keys) may call it."""
 
     def __repr__(self) -> str:
         return f"Requires({self.need})"
@@ -93,6 +95,10 @@ class Requires:
             return _plan_refusal(identity, self.need, "this")
         if self.need in OWNED and identity.user_id is None:
             return Refusal(403, "this is about a user's own account: use a user's token or API key")
+        if self.agents_only and identity.kind != "agent":
+            return Refusal(
+                403, "this is for agents: authenticate with a service token (POST /api/v2/auth/service-token)"
+            )
         if self.parameters is not None and not identity.may(self.parameters.need):
             beyond = self.parameters.beyond(query)
             if beyond is not None:

@@ -1,8 +1,9 @@
 """Plans, what each may do (SRS 8.2) and how fast (SRS 3.4, requests per second).
 
 Anonymous visitors and Free users read offers with the basic filters; Pro opens every filter,
-sort and endpoint about offers and history, and alerts; Enterprise adds webhooks and its own
-provider credentials; Admin may do everything, unlimited.
+sort and endpoint about offers and history, alerts, and renting through the broker (rentals and
+agents); Enterprise adds webhooks and its own provider credentials; Admin may do everything,
+unlimited.
 """
 
 from __future__ import annotations
@@ -26,17 +27,21 @@ class Permission(StrEnum):
     ACCOUNT = "account"
     """Favourites and one's own API keys."""
     ALERTS = "alerts"
+    RENTALS = "rentals"
+    """Renting instances through the broker, and the agents that rent for a user."""
     WEBHOOKS = "webhooks"
     INTEGRATIONS = "integrations"
     ADMIN = "admin"
 
 
-OWNED = frozenset({Permission.ACCOUNT, Permission.ALERTS, Permission.WEBHOOKS, Permission.INTEGRATIONS})
+OWNED = frozenset(
+    {Permission.ACCOUNT, Permission.ALERTS, Permission.RENTALS, Permission.WEBHOOKS, Permission.INTEGRATIONS}
+)
 """Permissions over what a user owns: only an identity with a user account behind it (a user's
 token or API key) has them, whatever its plan; the operator's key and platform services do not."""
 
 _FREE = frozenset({Permission.READ_OFFERS, Permission.ACCOUNT})
-_PRO = _FREE | {Permission.QUERY_OFFERS, Permission.ANALYTICS, Permission.ALERTS}
+_PRO = _FREE | {Permission.QUERY_OFFERS, Permission.ANALYTICS, Permission.ALERTS, Permission.RENTALS}
 _ENTERPRISE = _PRO | {Permission.WEBHOOKS, Permission.INTEGRATIONS}
 
 PERMISSIONS: dict[Plan, frozenset[Permission]] = {

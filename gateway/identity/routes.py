@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,20 @@ class Denied:
     """For a 405: the methods the route does take."""
 
 
+def socket_pattern(path: str, patterns: Iterable[str]) -> str | None:
+    """The WebSocket endpoint (``ws/agents/<agent_id>``, slashes stripped) a path is for: each
+    ``<name>`` stands for one non-empty path segment."""
+    parts = path.strip("/").split("/")
+    for pattern in patterns:
+        wanted = pattern.strip("/").split("/")
+        if len(wanted) == len(parts) and all(
+            want == part or (want.startswith("<") and want.endswith(">") and part)
+            for want, part in zip(wanted, parts, strict=True)
+        ):
+            return pattern.strip("/")
+    return None
+
+
 class RouteTable:
     def __init__(self, routes: list[Route], websockets: Mapping[str, Requires]) -> None:
         self._routes = {route.pattern: route for route in routes}
@@ -69,8 +83,8 @@ class RouteTable:
     def lookup(self, method: str, path: str) -> Requires | Denied:
         """What a request needs, or why it is refused whoever makes it."""
         if method == WEBSOCKET:
-            requires = self._websockets.get(path.strip("/"))
-            return requires if requires is not None else Denied(404, "no such WebSocket endpoint")
+            pattern = socket_pattern(path, self._websockets)
+            return self._websockets[pattern] if pattern is not None else Denied(404, "no such WebSocket endpoint")
         pattern = self._resolve(path)
         if pattern is None:
             return Denied(404, "not found")

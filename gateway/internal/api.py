@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 
 from gpubroker.gateway import errors
 from gpubroker.gateway.identity.access import Access, Requires
-from gpubroker.gateway.internal import auth, cache, notifications, providers, sync, webhooks
+from gpubroker.gateway.internal import auth, cache, notifications, providers, rentals, sync, webhooks
 from gpubroker.gateway.parser import StrictParser
 from gpubroker.gateway.renderer import OrjsonRenderer
 
@@ -30,3 +30,4 @@ internal_api.add_router("/webhooks", webhooks.router)
 internal_api.add_router("/cache", cache.router)
 internal_api.add_router("/fx", sync.fx_router)
 internal_api.add_router("/maintenance", sync.maintenance_router)
+internal_api.add_router("/rentals", rentals.router)

@@ -6,19 +6,24 @@ from gpubroker.gateway.models.catalog import HealthCheck, PriceObservation, Prov
 from gpubroker.gateway.models.deliveries import WebhookAttempt, WebhookDelivery
 from gpubroker.gateway.models.features import Favorite, Integration, PriceAlert, Webhook
 from gpubroker.gateway.models.orchestration import FxRates, ProviderVerdict
+from gpubroker.gateway.models.rentals import Agent, AgentAction, Lease, Rental
 
 __all__ = [
+    "Agent",
+    "AgentAction",
     "ApiKey",
     "AuditEvent",
     "Favorite",
     "FxRates",
     "HealthCheck",
     "Integration",
+    "Lease",
     "PriceAlert",
     "PriceObservation",
     "ProviderStatus",
     "ProviderVerdict",
     "RefreshToken",
+    "Rental",
     "User",
     "Webhook",
     "WebhookAttempt",

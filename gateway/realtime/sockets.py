@@ -5,7 +5,8 @@ After connecting, a client gets ``{"type": "connection_established"}`` and then 
 - ``{"type": "subscribe", "channels": [...]}`` and ``{"type": "unsubscribe", "channels": [...]}``
   with channels ``price_updates``, ``availability``, ``health_status``, ``price_alerts`` (the
   market's significant changes and anomalies), ``alerts`` (the signed-in user's own alert
-  rules firing; nobody else's), ``market`` (each closed 1-minute window of the market's per-GPU
+  rules firing; nobody else's), ``rentals`` (each state change of the signed-in user's own
+  rentals, with its cost), ``market`` (each closed 1-minute window of the market's per-GPU
   prices, per GPU type and continent; Pro plan), ``provider:<name>``, ``gpu:<type>`` and ``region:<name>``;
 - ``{"type": "ping"}``, answered with ``{"type": "pong"}``.
 
@@ -39,6 +40,7 @@ KINDS = {
     "health_status": frozenset({"health_status"}),
     "price_alerts": frozenset({"price_alert"}),
     "alerts": frozenset({"alert"}),
+    "rentals": frozenset({"rental"}),
     "market": frozenset({"market"}),
 }
 PREFIXES = ("provider", "gpu", "region")
@@ -153,8 +155,10 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             return await self._send(
                 {"type": "error", "message": f"'channels' must be a list of up to {MAX_CHANNELS} names"}
             )
-        if kind == "subscribe" and "alerts" in channels and self.user_id is None:
-            return await self._send({"type": "error", "message": "sign in (?token=) to receive your alerts"})
+        if kind == "subscribe" and {"alerts", "rentals"} & set(channels) and self.user_id is None:
+            return await self._send(
+                {"type": "error", "message": "sign in (?token=) to receive your alerts and rentals"}
+            )
         if kind == "subscribe" and "market" in channels and not self.may_read_market:
             return await self._send({"type": "error", "message": "the market channel needs the Pro plan"})
         try:
@@ -175,7 +179,16 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.send(text_data=orjson.dumps(message).decode())
 
 
-WEBSOCKETS: dict[str, type[ProvidersConsumer]] = {"/ws/providers/": ProvidersConsumer}
+def _agent_consumer() -> type[AsyncWebsocketConsumer]:
+    from gpubroker.gateway.agents.socket import AgentConsumer
+
+    return AgentConsumer  # type: ignore[no-any-return]
+
+
+WEBSOCKETS: dict[str, type[AsyncWebsocketConsumer]] = {
+    "/ws/providers/": ProvidersConsumer,
+    "/ws/agents/<agent_id>/": _agent_consumer(),
+}
 """The WebSocket endpoints: path -> consumer (each declares what it ``requires``)."""
 
 

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from gpubroker.core import events
+from gpubroker.core import events, rental_messages
 from gpubroker.core.plugins import load_providers
 from tests.k8s.render import OVERLAYS, WORKLOADS, Renderer, crd_schemas, named, pod_labels, pod_specs
 
@@ -164,7 +164,7 @@ def test_dev_runs_one_of_everything_without_autoscaling(renderer: Renderer) -> N
 
 def test_a_kafka_topic_for_every_topic_and_dead_letter_topic_of_the_product(renderer: Renderer) -> None:
     topics = {o["spec"]["topicName"]: o["spec"] for o in renderer.build("base") if o["kind"] == "KafkaTopic"}
-    expected = {*events.TOPICS, *(events.dead_letter_topic(t) for t in events.TOPICS)}
+    expected = {*events.TOPICS, *(events.dead_letter_topic(t) for t in events.TOPICS), *rental_messages.TOPICS}
     assert set(topics) == expected
     assert topics[events.OFFERS]["config"]["cleanup.policy"] == "compact"
     assert {t: s["partitions"] for t, s in topics.items() if t in events.TOPICS} == {  # the SRS's figures

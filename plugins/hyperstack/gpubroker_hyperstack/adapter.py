@@ -10,10 +10,18 @@ and ``GET /v1/core/flavors`` (``{"status", "message", "data":
 flavors call (``Call.carry``), so each flavor is priced as ``gpu_count`` times the pricebook
 value of its ``gpu``. Flavors whose ``gpu`` ends in ``-spot`` are spot VMs with their own
 pricebook entry. Facts and sources are in README.md.
+
+Renting (plugin API 2): ``POST /v1/core/virtual-machines`` (one VM of the offer's flavor, in the
+environment named by the request's ``environment_name`` option, the broker's tag as its ``name``
+and as a label), ``GET /v1/core/virtual-machines[/{id}]``, ``DELETE
+/v1/core/virtual-machines/{id}``, and scaling by resizing to the same flavor family with another
+GPU count (``POST /v1/core/virtual-machines/{id}/resize``). Errors are ``{"status": false,
+"message", "error_reason"}``. Hyperstack bills by the minute and has no idempotency key.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,10 +32,33 @@ from gpubroker.core import units
 from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Response
 from gpubroker.core.offer import Offer
 from gpubroker.core.provider import Credentials, CredentialSpec, ProviderInfo
+from gpubroker.core.renting import (
+    Instance,
+    InstanceState,
+    Refusal,
+    RefusalKind,
+    RentalAction,
+    RentalRequest,
+)
 
 PRICEBOOK_PATH = "/v1/pricebook"
 FLAVORS_PATH = "/v1/core/flavors"
 SPOT_SUFFIX = "-spot"
+VMS_PATH = "/v1/core/virtual-machines"
+DEFAULT_IMAGE = "Ubuntu Server 22.04 LTS R535 CUDA 12.2"
+_GPU_COUNT = re.compile(r"x(\d+)(-spot)?$")  # flavor names end in the GPU count: n3-H100x8, n3-A6000x1-spot
+_STATES = {
+    "CREATING": InstanceState.CREATING,
+    "BUILD": InstanceState.CREATING,
+    "ACTIVE": InstanceState.RUNNING,
+    "RESIZING": InstanceState.RUNNING,
+    "SHUTOFF": InstanceState.STOPPED,
+    "HIBERNATED": InstanceState.STOPPED,
+    "DELETING": InstanceState.TERMINATED,
+    "DELETED": InstanceState.TERMINATED,
+}
+_BALANCE = re.compile(r"insufficient (balance|credit)", re.IGNORECASE)
+_CAPACITY = re.compile(r"capacity|stock|not enough resources", re.IGNORECASE)
 # Region names are "<PLACE>-<n>"; the place names the country.
 _COUNTRY = {"CANADA": "CA", "NORWAY": "NO", "US": "US"}
 
@@ -46,6 +77,8 @@ class HyperstackAdapter(ProviderAdapter):
     )
     recordings = files(__package__).joinpath("recordings")
     schemas = files(__package__).joinpath("schemas")
+    renting = frozenset(RentalAction)
+    billing_granularity_s = 60
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(PRICEBOOK_PATH, tag="pricebook")]
@@ -99,6 +132,61 @@ class HyperstackAdapter(ProviderAdapter):
             country=region_country(region),
         )
 
+    def provision_call(self, request: RentalRequest) -> Call:
+        _, flavor = request.provider_offer_id.split("/", 1)
+        body = {
+            "name": request.tag,
+            "environment_name": request.options.get("environment_name", ""),
+            "image_name": request.image or DEFAULT_IMAGE,
+            "flavor_name": flavor,
+            "key_name": request.options.get("key_name", ""),
+            "count": 1,
+            "assign_floating_ip": True,
+            "labels": [request.tag],
+        }
+        return Call(VMS_PATH, method="POST", json=body)
+
+    def read_provisioned(self, response: Response, request: RentalRequest) -> Instance:
+        (record,) = response.json()["instances"]
+        return _instance(record)
+
+    def status_call(self, instance_id: str) -> Call:
+        return Call(f"{VMS_PATH}/{int(instance_id)}")
+
+    def read_status(self, response: Response, instance_id: str) -> Instance:
+        return _instance(response.json()["instance"])
+
+    def instances_call(self) -> Call:
+        return Call(VMS_PATH)
+
+    def read_instances(self, response: Response) -> list[Instance]:
+        return [_instance(record) for record in response.json()["instances"]]
+
+    def scale_call(self, instance: Instance, gpu_count: int, request: RentalRequest) -> Call:
+        _, flavor = request.provider_offer_id.split("/", 1)
+        resized, changed = _GPU_COUNT.subn(lambda match: f"x{gpu_count}{match.group(2) or ''}", flavor)
+        if not changed:
+            raise ValueError(f"flavor {flavor!r} does not end in its GPU count")
+        return Call(f"{VMS_PATH}/{int(instance.instance_id)}/resize", method="POST", json={"flavor_name": resized})
+
+    def terminate_call(self, instance_id: str) -> Call:
+        return Call(f"{VMS_PATH}/{int(instance_id)}", method="DELETE")
+
+    def read_refusal(self, response: Response) -> Refusal | None:
+        if response.status < 400 or not response.body.startswith(b"{"):
+            return None
+        body = response.json()
+        message, reason = str(body.get("message", "")), body.get("error_reason")
+        if reason == "not_found" or response.status == 404:
+            return Refusal(RefusalKind.NOT_FOUND, message)
+        if reason == "unauthorized":
+            return Refusal(RefusalKind.AUTH, message)
+        if _BALANCE.search(message):
+            return Refusal(RefusalKind.INSUFFICIENT_BALANCE, message)
+        if _CAPACITY.search(message):
+            return Refusal(RefusalKind.OUT_OF_CAPACITY, message)
+        return None
+
 
 def pricebook(body: object, now: datetime) -> dict[str, str]:
     """``{resource name: hourly USD value}`` of the entries in force at ``now``.
@@ -135,3 +223,13 @@ def region_country(region: str) -> str | None:
 
 def _number(value: object) -> float | None:
     return None if value is None else float(units.decimal(value))
+
+
+def _instance(record: Mapping[str, Any]) -> Instance:
+    flavor = record.get("flavor") or {}
+    return Instance(
+        str(record["id"]),
+        _STATES.get(str(record.get("status")), InstanceState.CREATING),
+        record.get("name") or None,
+        flavor.get("gpu_count"),
+    )

@@ -14,16 +14,26 @@ from hypothesis import strategies as st
 from gpubroker.core.adapter import Call, PollContext, Response
 from gpubroker.core.errors import ProviderAuthError, ProviderBadResponse, ProviderRateLimited
 from gpubroker.core.offer import Availability, Offer
+from gpubroker.core.renting import RentalRequest, rental_tag
 from gpubroker.core.testkit.conformance import ProviderConformance
 from gpubroker.core.testkit.polling import poll_replay
 from gpubroker.core.testkit.replay import Faults
 from gpubroker_hyperstack.adapter import FLAVORS_PATH, HyperstackAdapter, pricebook, region_country
+from gpubroker_hyperstack.emulator import HyperstackDialect
 
 CTX = PollContext(HyperstackAdapter.info, datetime(2026, 11, 26, tzinfo=UTC))
 
 
 class TestHyperstackConformance(ProviderConformance):
     adapter = HyperstackAdapter
+    rental_request = RentalRequest(
+        tag=rental_tag("conformance"),
+        provider_offer_id="CANADA-1/n3-H100x1",
+        gpu_count=1,
+        options={"environment_name": "default-CANADA-1", "key_name": "ops"},
+    )
+    rental_instance_id = "4711"
+    emulator = HyperstackDialect
 
 
 async def poll(server: Any, key: str = "hs-key") -> dict[str, Offer]:

@@ -6,6 +6,12 @@ price ``price_cents_per_hour`` is US cents per hour for the whole instance. Lamb
 instance type can be launched right now and nothing about the other regions, so an offer is one
 (instance type, region with capacity) and is available by construction; a type with capacity in
 no region yields no offer until capacity returns. Facts and sources are in README.md.
+
+Renting (plugin API 2): ``POST /api/v1/instance-operations/launch`` with the broker's tag as the
+instance's ``name``, ``GET /api/v1/instances[/{id}]`` and ``POST
+/api/v1/instance-operations/terminate``; errors are ``{"error": {"code", "message",
+"suggestion"}}``. Lambda bills by the minute, has no idempotency key and cannot resize an
+instance.
 """
 
 from __future__ import annotations
@@ -21,8 +27,27 @@ from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Res
 from gpubroker.core.gpus import resolve
 from gpubroker.core.offer import Availability, Offer
 from gpubroker.core.provider import Credentials, CredentialSpec, ProviderInfo
+from gpubroker.core.renting import Instance, InstanceState, Refusal, RefusalKind, RentalAction, RentalRequest
 
 INSTANCE_TYPES_PATH = "/api/v1/instance-types"
+INSTANCES_PATH = "/api/v1/instances"
+# Instance.status in Lambda's OpenAPI document.
+_STATES = {
+    "booting": InstanceState.CREATING,
+    "active": InstanceState.RUNNING,
+    "unhealthy": InstanceState.RUNNING,
+    "terminating": InstanceState.RUNNING,
+    "terminated": InstanceState.TERMINATED,
+    "preempted": InstanceState.TERMINATED,
+}
+_REFUSALS = {
+    "instance-operations/launch/insufficient-capacity": RefusalKind.OUT_OF_CAPACITY,
+    "global/quota-exceeded": RefusalKind.OUT_OF_CAPACITY,
+    "global/account-inactive": RefusalKind.INSUFFICIENT_BALANCE,
+    "global/invalid-api-key": RefusalKind.AUTH,
+    "global/object-does-not-exist": RefusalKind.NOT_FOUND,
+    "global/invalid-parameters": RefusalKind.INVALID,
+}
 
 # "H100 (80 GB SXM5)", "RTX A6000 (48 GB)": the GPU memory Lambda states for one GPU.
 _MEMORY = re.compile(r"\((\d+(?:\.\d+)?)\s*GB", re.IGNORECASE)
@@ -53,6 +78,8 @@ class LambdaCloudAdapter(ProviderAdapter):
     )
     recordings = files(__package__).joinpath("recordings")
     schemas = files(__package__).joinpath("schemas")
+    renting = frozenset({RentalAction.PROVISION, RentalAction.STATUS, RentalAction.INSTANCES, RentalAction.TERMINATE})
+    billing_granularity_s = 60
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(INSTANCE_TYPES_PATH)]
@@ -97,6 +124,46 @@ class LambdaCloudAdapter(ProviderAdapter):
             country=region_country(region_name),
         )
 
+    def provision_call(self, request: RentalRequest) -> Call:
+        instance_type, region = request.provider_offer_id.split("/", 1)
+        key = request.options.get("ssh_key_name")
+        body = {
+            "region_name": region,
+            "instance_type_name": instance_type,
+            "ssh_key_names": [key] if key else [],
+            "name": request.tag,
+            "quantity": 1,
+        }
+        return Call("/api/v1/instance-operations/launch", method="POST", json=body)
+
+    def read_provisioned(self, response: Response, request: RentalRequest) -> Instance:
+        (instance_id,) = response.json()["data"]["instance_ids"]
+        return Instance(str(instance_id), InstanceState.CREATING, request.tag, request.gpu_count)
+
+    def status_call(self, instance_id: str) -> Call:
+        return Call(f"{INSTANCES_PATH}/{instance_id}")
+
+    def read_status(self, response: Response, instance_id: str) -> Instance:
+        return _instance(response.json()["data"])
+
+    def instances_call(self) -> Call:
+        return Call(INSTANCES_PATH)
+
+    def read_instances(self, response: Response) -> list[Instance]:
+        return [_instance(record) for record in response.json()["data"]]
+
+    def terminate_call(self, instance_id: str) -> Call:
+        return Call("/api/v1/instance-operations/terminate", method="POST", json={"instance_ids": [instance_id]})
+
+    def read_refusal(self, response: Response) -> Refusal | None:
+        if response.status < 400 or not response.body.startswith(b"{"):
+            return None
+        error = response.json().get("error") or {}
+        kind = _REFUSALS.get(str(error.get("code")))
+        if kind is None:
+            return None
+        return Refusal(kind, " ".join(str(error[k]) for k in ("message", "suggestion") if error.get(k)))
+
 
 def gpu_memory_gb(gpu_description: str) -> float | None:
     """The per-GPU memory in Lambda's GPU description, e.g. 80.0 for ``H100 (80 GB SXM5)``."""
@@ -120,3 +187,15 @@ def region_country(region: str) -> str | None:
 
 def _number(value: object) -> float | None:
     return None if value is None else float(units.decimal(value))
+
+
+def _instance(record: Mapping[str, Any]) -> Instance:
+    kind = record.get("instance_type") or {}
+    cents = kind.get("price_cents_per_hour")
+    return Instance(
+        str(record["id"]),
+        _STATES.get(str(record["status"]), InstanceState.CREATING),
+        record.get("name") or None,
+        (kind.get("specs") or {}).get("gpus"),
+        units.dollars_from_cents(cents) if cents is not None else None,
+    )

@@ -15,15 +15,25 @@ from gpubroker.core.adapter import Call, PollContext, Response
 from gpubroker.core.errors import ProviderAuthError, ProviderRateLimited
 from gpubroker.core.offer import Availability
 from gpubroker.core.recordings import Recordings
+from gpubroker.core.renting import RentalRequest, rental_tag
 from gpubroker.core.testkit.conformance import ProviderConformance
 from gpubroker.core.testkit.polling import poll_replay
 from gpubroker_lambdalabs.adapter import LambdaCloudAdapter, gpu_memory_gb, region_country
+from gpubroker_lambdalabs.emulator import LambdaDialect
 
 CTX = PollContext(LambdaCloudAdapter.info, datetime(2026, 11, 26, tzinfo=UTC))
 
 
 class TestLambdaCloudConformance(ProviderConformance):
     adapter = LambdaCloudAdapter
+    rental_request = RentalRequest(
+        tag=rental_tag("conformance"),
+        provider_offer_id="gpu_1x_a100_sxm4/us-east-1",
+        gpu_count=1,
+        options={"ssh_key_name": "ops"},
+    )
+    rental_instance_id = "0920582c7ff041399e34823a0be62549"
+    emulator = LambdaDialect
 
 
 def recorded_body() -> dict[str, Any]:

@@ -7,10 +7,17 @@ word per GPU type). Asking for both in one document keeps the join inside one re
 poll is one request. An offer is one (data center, GPU type, GPU count) a pod can be rented as;
 RunPod bills per GPU, so the instance price is the per-GPU price times the count. Facts and
 sources are in README.md beside this package.
+
+Renting (plugin API 2) goes through the same GraphQL endpoint: ``podFindAndDeployOnDemand``
+(Secure Cloud, the offer's data center, GPU type and count, the broker's tag as the pod's
+``name``), ``pod``, ``myself { pods }`` and ``podTerminate``. RunPod answers refusals with HTTP
+200 and a GraphQL ``errors`` list whose message says why. It bills by the second, has no
+idempotency key and cannot change a pod's GPU count.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from importlib.resources import files
@@ -20,6 +27,15 @@ from gpubroker.core import units
 from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Response
 from gpubroker.core.offer import Availability, Offer
 from gpubroker.core.provider import Credentials, CredentialSpec, ProviderInfo
+from gpubroker.core.renting import (
+    Instance,
+    InstanceNotFound,
+    InstanceState,
+    Refusal,
+    RefusalKind,
+    RentalAction,
+    RentalRequest,
+)
 
 GRAPHQL_PATH = "/graphql"
 OPERATION = "GpuBrokerSecureCloud"
@@ -31,6 +47,19 @@ QUERY = """query GpuBrokerSecureCloud {
     securePrice secureSpotPrice
   }
 }"""
+
+POD_FIELDS = "id name desiredStatus gpuCount costPerHr runtime { uptimeInSeconds }"
+RENTAL_OPERATIONS = {
+    "GpuBrokerDeploy": "mutation GpuBrokerDeploy($input: PodFindAndDeployOnDemandInput) "
+    f"{{ podFindAndDeployOnDemand(input: $input) {{ {POD_FIELDS} }} }}",
+    "GpuBrokerPod": f"query GpuBrokerPod($input: PodFilter) {{ pod(input: $input) {{ {POD_FIELDS} }} }}",
+    "GpuBrokerPods": f"query GpuBrokerPods {{ myself {{ pods {{ {POD_FIELDS} }} }} }}",
+    "GpuBrokerTerminate": "mutation GpuBrokerTerminate($input: PodTerminateInput!) { podTerminate(input: $input) }",
+}
+DEFAULT_IMAGE = "runpod/base:0.6.2-cuda12.2.0"
+_CAPACITY = re.compile(r"no longer any instances available|not enough free gpus|does not have the resources", re.I)
+_BALANCE = re.compile(r"(enough|insufficient) (funds|credit|balance)", re.I)
+_NOT_FOUND = re.compile(r"pod not found|could not find pod", re.I)
 
 # RunPod's stock words for a GPU type in a data center. An empty or missing word means the
 # type is listed there but RunPod reports no stock for it.
@@ -51,6 +80,8 @@ class RunpodAdapter(ProviderAdapter):
     )
     recordings = files(__package__).joinpath("recordings")
     schemas = files(__package__).joinpath("schemas")
+    renting = frozenset({RentalAction.PROVISION, RentalAction.STATUS, RentalAction.INSTANCES, RentalAction.TERMINATE})
+    billing_granularity_s = 1
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(GRAPHQL_PATH, method="POST", json={"operationName": OPERATION, "query": QUERY, "variables": {}})]
@@ -93,6 +124,59 @@ class RunpodAdapter(ProviderAdapter):
             compliance_tags=("secure-cloud",),
         )
 
+    def provision_call(self, request: RentalRequest) -> Call:
+        data_center, gpu_type, count = request.provider_offer_id.split("/")
+        pod = {
+            "cloudType": "SECURE",
+            "dataCenterId": data_center,
+            "gpuTypeId": gpu_type,
+            "gpuCount": int(count),
+            "name": request.tag,
+            "imageName": request.image or DEFAULT_IMAGE,
+            "containerDiskInGb": 20,
+            "volumeInGb": 0,
+            "startSsh": True,
+            "supportPublicIp": True,
+        }
+        return _graphql("GpuBrokerDeploy", {"input": pod})
+
+    def read_provisioned(self, response: Response, request: RentalRequest) -> Instance:
+        return _instance(response.json()["data"]["podFindAndDeployOnDemand"])
+
+    def status_call(self, instance_id: str) -> Call:
+        return _graphql("GpuBrokerPod", {"input": {"podId": instance_id}})
+
+    def read_status(self, response: Response, instance_id: str) -> Instance:
+        pod = response.json()["data"]["pod"]
+        if pod is None:
+            raise InstanceNotFound(self.info.name, f"pod {instance_id} does not exist")
+        return _instance(pod)
+
+    def instances_call(self) -> Call:
+        return _graphql("GpuBrokerPods", {})
+
+    def read_instances(self, response: Response) -> list[Instance]:
+        return [_instance(pod) for pod in response.json()["data"]["myself"]["pods"]]
+
+    def terminate_call(self, instance_id: str) -> Call:
+        return _graphql("GpuBrokerTerminate", {"input": {"podId": instance_id}})
+
+    def read_refusal(self, response: Response) -> Refusal | None:
+        if not response.body.startswith(b"{"):
+            return None
+        errors = response.json().get("errors") or []
+        message = str(errors[0].get("message", "")) if errors else ""
+        for pattern, kind in (
+            (_CAPACITY, RefusalKind.OUT_OF_CAPACITY),
+            (_BALANCE, RefusalKind.INSUFFICIENT_BALANCE),
+            (_NOT_FOUND, RefusalKind.NOT_FOUND),
+        ):
+            if pattern.search(message):
+                return Refusal(kind, message)
+        if errors:
+            return Refusal(RefusalKind.INVALID, message or "RunPod answered with a GraphQL error")
+        return None
+
 
 def _pod_records(data_centers: list[Mapping[str, Any]], gpu_types: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
     """One record per (listed data center, GPU type it stocks, pod size up to the Secure Cloud maximum)."""
@@ -129,3 +213,22 @@ def data_center_country(data_center_id: str) -> str | None:
         return parts[0]
     code = parts[1]
     return code if len(code) == 2 and code.isalpha() else None
+
+
+def _graphql(operation: str, variables: Mapping[str, Any]) -> Call:
+    body = {"operationName": operation, "query": RENTAL_OPERATIONS[operation], "variables": variables}
+    return Call(GRAPHQL_PATH, method="POST", json=body)
+
+
+def _instance(pod: Mapping[str, Any]) -> Instance:
+    desired = str(pod.get("desiredStatus"))
+    if desired == "TERMINATED":
+        state = InstanceState.TERMINATED
+    elif desired == "EXITED":
+        state = InstanceState.STOPPED
+    else:  # RUNNING (or CREATED): running once the pod reports a runtime
+        state = InstanceState.RUNNING if pod.get("runtime") else InstanceState.CREATING
+    price = pod.get("costPerHr")
+    return Instance(
+        str(pod["id"]), state, pod.get("name") or None, pod.get("gpuCount"), units.decimal(price) if price else None
+    )

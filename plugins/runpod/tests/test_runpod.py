@@ -15,15 +15,22 @@ from gpubroker.core.adapter import Call, PollContext, Response
 from gpubroker.core.errors import ProviderAuthError, ProviderBadResponse, ProviderHTTPError, ProviderRateLimited
 from gpubroker.core.offer import Availability
 from gpubroker.core.recordings import Recordings
+from gpubroker.core.renting import RentalRequest, rental_tag
 from gpubroker.core.testkit.conformance import ProviderConformance
 from gpubroker.core.testkit.polling import poll_replay
 from gpubroker_runpod.adapter import RunpodAdapter, data_center_country, stock_availability
+from gpubroker_runpod.emulator import RunpodDialect
 
 CTX = PollContext(RunpodAdapter.info, datetime(2026, 11, 26, tzinfo=UTC))
 
 
 class TestRunpodConformance(ProviderConformance):
     adapter = RunpodAdapter
+    rental_request = RentalRequest(
+        tag=rental_tag("conformance"), provider_offer_id="US-TX-3/NVIDIA H100 80GB HBM3/1", gpu_count=1
+    )
+    rental_instance_id = "x7kq2m9v"
+    emulator = RunpodDialect
 
 
 def recorded_body() -> dict[str, Any]:

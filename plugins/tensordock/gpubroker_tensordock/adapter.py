@@ -8,10 +8,17 @@ billed on top, so this plugin prices one concrete instance per hostnode and GPU 
 model's free GPUs, plus the hostnode's free vCPUs, RAM and disk shared out in proportion to the
 GPUs taken (at least TensorDock's 100 GB minimum disk). Every figure comes from the answer; the
 README explains the choice and the sources.
+
+Renting (plugin API 2): ``POST /api/v2/instances`` on the offer's hostnode (the broker's tag as
+the instance's ``name``), ``GET /api/v2/instances[/{id}]``, ``DELETE /api/v2/instances/{id}``
+and scaling with ``PUT /api/v2/instances/{id}/modify``; answers use the JSON:API-style envelope
+``{"data": {"type", "id", "attributes"}}`` and errors ``{"errors": [{"status", "title",
+"detail"}]}``. TensorDock bills by the second and has no idempotency key.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
@@ -22,9 +29,24 @@ from gpubroker.core import units
 from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Response
 from gpubroker.core.offer import Offer
 from gpubroker.core.provider import Credentials, CredentialSpec, ProviderInfo
+from gpubroker.core.renting import Instance, InstanceState, Refusal, RefusalKind, RentalAction, RentalRequest
 from gpubroker_tensordock.countries import country_code
 
 HOSTNODES_PATH = "/api/v2/hostnodes"
+INSTANCES_PATH = "/api/v2/instances"
+DEFAULT_IMAGE = "ubuntu2404"
+RENTAL_VCPUS_PER_GPU = 4
+RENTAL_RAM_GB_PER_GPU = 16
+_STATES = {
+    "starting": InstanceState.CREATING,
+    "running": InstanceState.RUNNING,
+    "stopping": InstanceState.STOPPED,
+    "stopped": InstanceState.STOPPED,
+    "deleting": InstanceState.TERMINATED,
+    "deleted": InstanceState.TERMINATED,
+}
+_BALANCE = re.compile(r"balance|funds|credit", re.I)
+_CAPACITY = re.compile(r"not enough|no longer available|unavailable|insufficient (gpu|resources)", re.I)
 MIN_STORAGE_GB = 100
 """TensorDock refuses an instance with less than 100 GB of disk."""
 
@@ -45,6 +67,8 @@ class TensorDockAdapter(ProviderAdapter):
     )
     recordings = files(__package__).joinpath("recordings")
     schemas = files(__package__).joinpath("schemas")
+    renting = frozenset(RentalAction)
+    billing_granularity_s = 1
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         return [Call(HOSTNODES_PATH, tag="hostnodes")]
@@ -86,6 +110,60 @@ class TensorDockAdapter(ProviderAdapter):
             compliance_tags=_tags(location),
             resold_from=_host(location),
         )
+
+    def provision_call(self, request: RentalRequest) -> Call:
+        hostnode, gpu_model = request.provider_offer_id.split("/", 1)
+        attributes = {
+            "name": request.tag,
+            "type": "virtualmachine",
+            "image": request.image or DEFAULT_IMAGE,
+            "resources": {
+                "vcpu_count": RENTAL_VCPUS_PER_GPU * request.gpu_count,
+                "ram_gb": RENTAL_RAM_GB_PER_GPU * request.gpu_count,
+                "storage_gb": MIN_STORAGE_GB,
+                "gpus": {gpu_model: {"count": request.gpu_count}},
+            },
+            "hostnode_id": hostnode,
+            "useDedicatedIp": False,
+            "ssh_key": request.ssh_public_key,
+        }
+        return Call(INSTANCES_PATH, method="POST", json={"data": {"type": "virtualmachine", "attributes": attributes}})
+
+    def read_provisioned(self, response: Response, request: RentalRequest) -> Instance:
+        return _instance(response.json()["data"])
+
+    def status_call(self, instance_id: str) -> Call:
+        return Call(f"{INSTANCES_PATH}/{instance_id}")
+
+    def read_status(self, response: Response, instance_id: str) -> Instance:
+        return _instance(response.json()["data"])
+
+    def instances_call(self) -> Call:
+        return Call(INSTANCES_PATH)
+
+    def read_instances(self, response: Response) -> list[Instance]:
+        return [_instance(record) for record in response.json()["data"]["instances"]]
+
+    def scale_call(self, instance: Instance, gpu_count: int, request: RentalRequest) -> Call:
+        _, gpu_model = request.provider_offer_id.split("/", 1)
+        body = {"gpus": {"gpuV0Name": gpu_model, "count": gpu_count}}
+        return Call(f"{INSTANCES_PATH}/{instance.instance_id}/modify", method="PUT", json=body)
+
+    def terminate_call(self, instance_id: str) -> Call:
+        return Call(f"{INSTANCES_PATH}/{instance_id}", method="DELETE")
+
+    def read_refusal(self, response: Response) -> Refusal | None:
+        if response.status < 400 or not response.body.startswith(b"{"):
+            return None
+        errors = response.json().get("errors") or [{}]
+        detail = " ".join(str(errors[0][k]) for k in ("title", "detail") if errors[0].get(k))
+        if response.status == 404:
+            return Refusal(RefusalKind.NOT_FOUND, detail or "instance not found")
+        if _BALANCE.search(detail):
+            return Refusal(RefusalKind.INSUFFICIENT_BALANCE, detail)
+        if _CAPACITY.search(detail):
+            return Refusal(RefusalKind.OUT_OF_CAPACITY, detail)
+        return None
 
 
 def instance_config(resources: Mapping[str, Any], gpu_count: int) -> dict[str, int]:
@@ -131,3 +209,16 @@ def _tags(location: Mapping[str, Any]) -> tuple[str, ...]:
 def _host(location: Mapping[str, Any]) -> str | None:
     name = location.get("organizationName")
     return str(name).strip() or None if name else None
+
+
+def _instance(record: Mapping[str, Any]) -> Instance:
+    attributes = record.get("attributes") or {}
+    gpus = (attributes.get("resources") or {}).get("gpus") or []
+    rate = attributes.get("rateHourly")
+    return Instance(
+        str(record["id"]),
+        _STATES.get(str(attributes.get("status")), InstanceState.CREATING),
+        attributes.get("name") or None,
+        sum(int(gpu.get("count", 0)) for gpu in gpus) or None,
+        units.decimal(rate) if rate is not None else None,
+    )

@@ -15,10 +15,12 @@ from gpubroker.core.adapter import PollContext
 from gpubroker.core.errors import ProviderAuthError, ProviderRateLimited
 from gpubroker.core.offer import Availability
 from gpubroker.core.recordings import Recordings
+from gpubroker.core.renting import RentalRequest, rental_tag
 from gpubroker.core.testkit.conformance import ProviderConformance
 from gpubroker.core.testkit.polling import poll_replay
 from gpubroker_tensordock.adapter import MIN_STORAGE_GB, TensorDockAdapter, instance_config
 from gpubroker_tensordock.countries import country_code
+from gpubroker_tensordock.emulator import TensorDockDialect
 
 CTX = PollContext(TensorDockAdapter.info, datetime(2026, 11, 26, tzinfo=UTC))
 KEY = {"api_key": "td-test-token-0001"}
@@ -26,6 +28,14 @@ KEY = {"api_key": "td-test-token-0001"}
 
 class TestTensorDockConformance(ProviderConformance):
     adapter = TensorDockAdapter
+    rental_request = RentalRequest(
+        tag=rental_tag("conformance"),
+        provider_offer_id="0b3c8d3e-hostnode/geforcertx4090-pcie-24gb",
+        gpu_count=1,
+        ssh_public_key="ssh-ed25519 AAAA conformance",
+    )
+    rental_instance_id = "8c2f0e88-3b4a-4c2c-9d27-f5a1c2c2b7ab"
+    emulator = TensorDockDialect
 
 
 def hostnodes() -> list[dict[str, Any]]:

@@ -7,6 +7,11 @@ and the location as ``"Region, CC"``. Both prices are put on one basis: storage 
 spot price is ``min_bid + storage_total_cost``. The search needs no API key; when one is
 configured it is sent as a bearer token. Facts and sources are in ``README.md`` and
 ``VAST_API_NOTES.md`` beside this package.
+
+Renting (plugin API 2): an offer is rented by accepting its ask (``PUT /api/v0/asks/{id}/``),
+with the broker's tag as the instance's ``label``; instances are listed, read and destroyed under
+``/api/v0/instances/``. Vast bills by the second; it has no idempotency key and no way to change
+a running instance's GPUs.
 """
 
 from __future__ import annotations
@@ -20,8 +25,35 @@ from typing import Any
 from gpubroker.core.adapter import Call, Page, PollContext, ProviderAdapter, Response
 from gpubroker.core.offer import Availability, Offer
 from gpubroker.core.provider import Credentials, CredentialSpec, ProviderInfo
+from gpubroker.core.renting import (
+    Instance,
+    InstanceNotFound,
+    InstanceState,
+    Refusal,
+    RefusalKind,
+    RentalAction,
+    RentalRequest,
+)
 
 SEARCH_LIMIT = 1000
+DEFAULT_IMAGE = "vastai/base-image:@vastai-automatic-tag"
+RENTAL_DISK_GB = 10
+# actual_status values (docs.vast.ai show-instances): null while provisioning, then loading.
+_STATES = {
+    None: InstanceState.CREATING,
+    "created": InstanceState.CREATING,
+    "loading": InstanceState.CREATING,
+    "running": InstanceState.RUNNING,
+    "frozen": InstanceState.RUNNING,
+    "rebooting": InstanceState.RUNNING,
+    "stopped": InstanceState.STOPPED,
+    "exited": InstanceState.STOPPED,
+}
+_REFUSALS = {
+    "no_such_ask": RefusalKind.OUT_OF_CAPACITY,
+    "insufficient_credit": RefusalKind.INSUFFICIENT_BALANCE,
+    "no_such_instance": RefusalKind.NOT_FOUND,
+}
 ALLOCATED_STORAGE_GB = 10
 MB_PER_GB = 1024
 
@@ -39,6 +71,8 @@ class VastAdapter(ProviderAdapter):
     )
     recordings = files(__package__).joinpath("recordings")
     schemas = files(__package__).joinpath("schemas")
+    renting = frozenset({RentalAction.PROVISION, RentalAction.STATUS, RentalAction.INSTANCES, RentalAction.TERMINATE})
+    billing_granularity_s = 1
 
     def calls(self, ctx: PollContext) -> Iterable[Call]:
         query = {
@@ -90,6 +124,41 @@ class VastAdapter(ProviderAdapter):
             compliance_tags=_tags(record),
         )
 
+    def provision_call(self, request: RentalRequest) -> Call:
+        body = {"image": request.image or DEFAULT_IMAGE, "label": request.tag, "disk": RENTAL_DISK_GB, "runtype": "ssh"}
+        return Call(f"/api/v0/asks/{int(request.provider_offer_id)}/", method="PUT", json=body)
+
+    def read_provisioned(self, response: Response, request: RentalRequest) -> Instance:
+        body = response.json()
+        return Instance(str(body["new_contract"]), InstanceState.CREATING, request.tag, request.gpu_count)
+
+    def status_call(self, instance_id: str) -> Call:
+        return Call(f"/api/v0/instances/{int(instance_id)}/")
+
+    def read_status(self, response: Response, instance_id: str) -> Instance:
+        record = response.json().get("instances")
+        if not record:
+            raise InstanceNotFound(self.info.name, f"instance {instance_id} does not exist")
+        return _instance(record)
+
+    def instances_call(self) -> Call:
+        return Call("/api/v0/instances/")
+
+    def read_instances(self, response: Response) -> list[Instance]:
+        return [_instance(record) for record in response.json()["instances"]]
+
+    def terminate_call(self, instance_id: str) -> Call:
+        return Call(f"/api/v0/instances/{int(instance_id)}/", method="DELETE")
+
+    def read_refusal(self, response: Response) -> Refusal | None:
+        if response.status < 400 or not response.body.startswith(b"{"):
+            return None
+        body = response.json()
+        kind = _REFUSALS.get(str(body.get("error")))
+        if kind is None:
+            return None
+        return Refusal(kind, str(body.get("msg") or body.get("error")))
+
 
 def _location(geolocation: object) -> tuple[str, str | None]:
     """``"Texas, US"`` -> (``"Texas, US"``, ``"US"``); ``"CZ"`` -> (``"CZ"``, ``"CZ"``)."""
@@ -127,3 +196,17 @@ def _number(value: object) -> float | None:
 
 def _scaled(value: object, divisor: float) -> float | None:
     return None if value is None else round(float(value) / divisor, 1)  # type: ignore[arg-type]
+
+
+def _instance(record: Mapping[str, Any]) -> Instance:
+    state = _STATES.get(record.get("actual_status"), InstanceState.CREATING)
+    if record.get("cur_state") == "unloaded":  # released on destroy
+        state = InstanceState.TERMINATED
+    price = record.get("dph_total")
+    return Instance(
+        str(record["id"]),
+        state,
+        record.get("label") or None,
+        record.get("num_gpus"),
+        Decimal(str(price)) if price is not None else None,
+    )

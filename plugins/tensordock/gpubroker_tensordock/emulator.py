@@ -1,0 +1,73 @@
+"""TensorDock's rental API (v2), emulated for tests (``gpubroker.core.testkit.emulator``).
+
+Answers use the JSON:API-style envelope of TensorDock's v2 documentation: ``{"data": {"type":
+"virtualmachine", "id", "attributes"}}`` for an instance, ``{"data": {"instances": [...]}}`` for
+the list, ``{"data": {"type": "success", "message"}}`` for delete and modify, and ``{"errors":
+[{"status", "title", "detail"}]}`` for a refusal.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gpubroker.core.renting import InstanceState, Refusal, RefusalKind
+from gpubroker.core.testkit.emulator import Answer, Cloud, Dialect, EmulatedInstance, EmulatedRequest
+
+_INSTANCE = re.compile(r"^/api/v2/instances/([^/]+)(/modify)?/?$")
+_ERRORS = {
+    RefusalKind.OUT_OF_CAPACITY: (400, "Bad Request", "Not enough GPUs available on this hostnode"),
+    RefusalKind.INSUFFICIENT_BALANCE: (400, "Bad Request", "Insufficient balance: at least $1 is required"),
+    RefusalKind.AUTH: (401, "Unauthorized", "Invalid API token"),
+    RefusalKind.NOT_FOUND: (404, "Not Found", "Instance not found"),
+    RefusalKind.INVALID: (400, "Bad Request", "Invalid request body"),
+}
+
+
+class TensorDockDialect(Dialect):
+    def answer(self, request: EmulatedRequest, cloud: Cloud) -> Answer | None:
+        body = request.json if isinstance(request.json, dict) else {}
+        if request.path.rstrip("/") == "/api/v2/instances":
+            if request.method == "POST":
+                attributes = (body.get("data") or {}).get("attributes") or {}
+                resources = attributes.get("resources") or {}
+                (model, wanted), *_ = (resources.get("gpus") or {"gpu": {"count": 1}}).items()
+                offer = f"{attributes.get('hostnode_id')}/{model}"
+                instance = cloud.create(
+                    tag=str(attributes.get("name", "")), offer_id=offer, gpu_count=int(wanted["count"])
+                )
+                return Answer(201, {"data": _record(instance, cloud)})
+            if request.method == "GET":
+                return Answer(200, {"data": {"instances": [_record(i, cloud) for i in cloud.listed()]}})
+        match = _INSTANCE.match(request.path)
+        if match is None:
+            return None
+        instance_id, modify = match.groups()
+        if modify and request.method == "PUT":
+            cloud.scale(instance_id, int((body.get("gpus") or {}).get("count", 1)))
+            return Answer(200, {"data": {"type": "success", "message": "Instance modified"}})
+        if request.method == "GET":
+            return Answer(200, {"data": _record(cloud.get(instance_id), cloud)})
+        if request.method == "DELETE":
+            cloud.terminate(instance_id)
+            return Answer(200, {"data": {"type": "success", "message": "Instance deleted"}})
+        return None
+
+    def refusal(self, refusal: Refusal) -> Answer:
+        status, title, detail = _ERRORS[refusal.kind]
+        return Answer(status, {"errors": [{"status": str(status), "title": title, "detail": detail}]})
+
+
+def _record(instance: EmulatedInstance, cloud: Cloud) -> dict[str, Any]:
+    state = instance.state(cloud.clock())
+    _, _, model = instance.offer_id.partition("/")
+    return {
+        "type": "virtualmachine",
+        "id": instance.instance_id,
+        "attributes": {
+            "name": instance.tag,
+            "status": "running" if state is InstanceState.RUNNING else "starting",
+            "rateHourly": float(instance.price_per_hour),
+            "resources": {"gpus": [{"gpuV0Name": model, "count": instance.gpu_count}]},
+        },
+    }

@@ -1,0 +1,248 @@
+"""Renting on the real Kafka, PostgreSQL, Redis and OpenBao, with two gateway processes and the
+providers' worker processes, against emulated Hyperstack and TensorDock: one instance for a key
+sent to both gateways at once, a worker and a gateway killed right after the provider created an
+instance, refusals, and journey A.4 for an agent on both providers."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gpubroker.core.plugins import load_providers
+from gpubroker.core.renting import InstanceState
+from gpubroker.core.testkit.emulator import Cloud, Emulator
+from gpubroker.core.testkit.replay import ReplayServer
+from gpubroker_hyperstack.emulator import HyperstackDialect
+from gpubroker_tensordock.emulator import TensorDockDialect
+from tests.conftest import Services
+from tests.integration.processes import BIN, free_port, production_env, seed_credentials, wait_for
+
+pytestmark = pytest.mark.integration
+DIALECTS = {"hyperstack": HyperstackDialect, "tensordock": TensorDockDialect}
+PASSWORD = "rentals password, long enough"
+RECONCILE_S = 2.0
+
+
+def call(url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json", **(headers or {})}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A process whose output is printed when it ends (pytest shows it for a failed test)."""
+    running = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield running
+    finally:
+        if running.poll() is None:
+            running.terminate()
+        try:
+            output = running.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            running.kill()
+            output = running.communicate()[0]
+        print(f"--- {' '.join(args[1:3])}\n{output.decode(errors='replace')[-6000:]}")
+
+
+@contextmanager
+def gateway(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    with process([str(BIN / "gpubroker"), "serve", "--port", str(port)], env) as running:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _up(url), timeout=60)
+        yield url, running
+
+
+def _up(url: str) -> bool:
+    try:
+        return call(url + "/health")[0] == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def clouds(services: Services) -> Iterator[dict[str, ReplayServer]]:
+    registry = load_providers(allow=list(DIALECTS))
+    with ExitStack() as stack:
+        servers = {}
+        for name, dialect in DIALECTS.items():
+            adapter = registry.get(name).adapter
+            assert adapter.recordings is not None
+            seed_credentials(services, registry.get(name))
+            cloud = Cloud(granularity_s=adapter.billing_granularity_s, boot_s=0.1)
+            servers[name] = stack.enter_context(ReplayServer(adapter.recordings, emulator=Emulator(dialect(), cloud)))
+        yield servers
+
+
+@pytest.fixture
+def env(services: Services, tmp_path: Path, clouds: dict[str, ReplayServer]) -> dict[str, str]:
+    return {
+        **production_env(services, tmp_path),
+        "GPUBROKER_PLUGINS": json.dumps(list(DIALECTS)),
+        "GPUBROKER_PROVIDER_BASE_URLS": json.dumps({name: server.url for name, server in clouds.items()}),
+        "GPUBROKER_RECONCILE_INTERVAL_S": str(RECONCILE_S),
+        "GPUBROKER_RENTAL_WAIT_S": "30",
+    }
+
+
+def worker(env: dict[str, str], provider: str):  # type: ignore[no-untyped-def]
+    return process([str(BIN / "gpubroker"), "worker", "--provider", provider, "--metrics-port", "0"], env)
+
+
+def pro_user(env: dict[str, str], url: str, name: str) -> dict[str, str]:
+    """A new Pro user's API key header (made with the CLI, as an operator would)."""
+    email = f"{name}-{secrets.token_hex(4)}@example.com"
+    subprocess.run(
+        [BIN / "gpubroker", "users", "create", email, "--plan", "pro"],
+        input=PASSWORD + "\n", env=env, text=True, check=True, timeout=60, capture_output=True,
+    )  # fmt: skip
+    _, login = call(url + "/api/v2/auth/login", "POST", {"email": email, "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {login['access_token']}"}
+    _, key = call(url + "/api/v2/auth/api-keys", "POST", {"name": "k"}, bearer)
+    return {"X-API-Key": key["key"]}
+
+
+def cheapest(url: str, headers: dict[str, str], provider: str) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        status, page = call(f"{url}/api/v2/providers?provider={provider}&sort=price&limit=1", headers=headers)
+        return page["items"][0] if status == 200 and page["items"] else None
+
+    return wait_for(found, timeout=90)
+
+
+def live(server: ReplayServer) -> list[Any]:
+    assert server.emulator is not None
+    return server.emulator.cloud.live()
+
+
+def test_one_key_rents_once_across_two_gateways_and_a_crash_is_reconciled(
+    env: dict[str, str], clouds: dict[str, ReplayServer]
+) -> None:
+    subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
+    with worker(env, "hyperstack"), worker(env, "tensordock"), gateway(env) as (first, _), gateway(env) as (second, _):
+        user = pro_user(env, first, "renter")
+        offer = cheapest(first, user, "hyperstack")
+        cheapest(second, user, "hyperstack")
+        headers = {**user, "Idempotency-Key": "once"}
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            answers = list(
+                pool.map(
+                    lambda url: call(url + "/api/v2/rentals/provision", "POST", {"offer_id": offer["id"]}, headers),
+                    [first, second],
+                )
+            )
+        assert sorted(status for status, _ in answers) == [200, 201], answers
+        assert len({body["id"] for _, body in answers}) == 1
+        assert len(live(clouds["hyperstack"])) == 1, "two gateways, one key: one instance"
+        rental_id = answers[0][1]["id"]
+        status, ended = call(f"{second}/api/v2/rentals/{rental_id}", "DELETE", headers=user)
+        assert status == 200 and ended["state"] == "terminated" and ended["final_cost"] is not None
+        assert live(clouds["hyperstack"]) == []
+
+        stranger = pro_user(env, second, "stranger")
+        assert call(f"{first}/api/v2/rentals/{rental_id}", headers=stranger)[0] == 404
+
+        cloud = clouds["hyperstack"].emulator.cloud  # type: ignore[union-attr]
+        cloud.faults.out_of_capacity = True
+        status, refused = call(first + "/api/v2/rentals/provision", "POST", {"offer_id": offer["id"]}, user)
+        assert status == 409 and "hyperstack" in refused["detail"][0]["message"]
+        cloud.faults.out_of_capacity, cloud.faults.insufficient_balance = False, True
+        status, refused = call(first + "/api/v2/rentals/provision", "POST", {"offer_id": offer["id"]}, user)
+        assert status == 402 and "Insufficient balance" in refused["detail"][0]["message"]
+        cloud.faults.insufficient_balance = False
+
+
+def test_a_worker_and_gateway_killed_after_the_provider_created_the_instance(
+    env: dict[str, str], clouds: dict[str, ReplayServer]
+) -> None:
+    subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
+    server = clouds["tensordock"]
+    cloud = server.emulator.cloud  # type: ignore[union-attr]
+    with gateway(env) as (survivor, _), worker(env, "hyperstack"):
+        with worker(env, "tensordock") as doomed_worker, gateway(env) as (doomed, doomed_gateway):
+            user = pro_user(env, doomed, "crash")
+            offer = cheapest(doomed, user, "tensordock")
+            cloud.faults.timeout_after_create = True  # created, and the answer never leaves the provider
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(
+                    call, doomed + "/api/v2/rentals/provision", "POST", {"offer_id": offer["id"]}, user
+                )
+                wait_for(lambda: live(server), timeout=60)
+                os.killpg(doomed_worker.pid, signal.SIGKILL)  # the process and any it started
+                os.killpg(doomed_gateway.pid, signal.SIGKILL)
+                with pytest.raises(OSError):
+                    pending.result(timeout=60)
+        cloud.faults.timeout_after_create = False
+        (instance,) = live(server)
+        killed_at = time.monotonic()
+        with worker(env, "tensordock"):
+
+            def adopted() -> dict[str, Any] | None:
+                _, rentals = call(survivor + "/api/v2/rentals", headers=user)
+                running = [r for r in rentals if r["state"] == "running"]
+                return running[0] if running else None
+
+            rental = wait_for(adopted, timeout=90)
+            assert rental["instance_id"] == instance.instance_id and len(live(server)) == 1
+            print(f"adopted {time.monotonic() - killed_at:.1f}s after the kill (interval {RECONCILE_S}s)")
+            status, ended = call(f"{survivor}/api/v2/rentals/{rental['id']}", "DELETE", headers=user)
+            assert status == 200 and ended["state"] == "terminated"
+            assert instance.state(cloud.clock()) is InstanceState.TERMINATED
+
+
+@pytest.mark.parametrize("provider", sorted(DIALECTS))
+def test_an_agent_rents_scales_and_ends_on_the_real_services(
+    env: dict[str, str], clouds: dict[str, ReplayServer], provider: str
+) -> None:
+    subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
+    with worker(env, provider), gateway(env) as (url, _):
+        key = pro_user(env, url, f"agent-{provider}")
+        _, token = call(url + "/api/v2/auth/service-token", "POST", {}, key)
+        agent = {"Authorization": f"Bearer {token['access_token']}"}
+        status, registered = call(
+            url + "/api/v2/agents/register", "POST",
+            {"name": "a4", "budget_per_hour": "50", "budget_total": "100", "allowed_providers": [provider]}, agent,
+        )  # fmt: skip
+        assert status == 201, registered
+        cheapest(url, key, provider)
+
+        def act(kind: str, **params: Any) -> dict[str, Any]:
+            status, action = call(url + "/api/v2/agents/actions", "POST", {"type": kind, "params": params}, agent)
+            assert status == 202, action
+
+            def done() -> dict[str, Any] | None:
+                _, now = call(f"{url}/api/v2/agents/actions/{action['id']}", headers=agent)
+                return now if now["status"] in ("succeeded", "failed") else None
+
+            finished = wait_for(done, timeout=60)
+            assert finished["status"] == "succeeded", finished
+            return finished["result"]  # type: ignore[no-any-return]
+
+        assert act("decide")["matched"] > 0
+        offer_id = act("query")["items"][0]["id"]
+        rental = act("provision", offer_id=offer_id)["rental"]
+        assert rental["state"] == "running"
+        scaled = act("scale", rental_id=rental["id"], gpu_count=rental["gpu_count"] + 1)["rental"]
+        assert scaled["gpu_count"] == rental["gpu_count"] + 1
+        ended = act("terminate", rental_id=rental["id"])["rental"]
+        assert ended["state"] == "terminated" and ended["final_cost"] is not None
+        assert live(clouds[provider]) == []
