@@ -14,7 +14,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, FilePath, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     plugins: list[str] | None = None
     plugins_blocked: list[str] = Field(default_factory=list)
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
+    poll_intervals: dict[str, Annotated[float, Field(ge=5.0)]] = Field(
+        default_factory=dict,
+        description="Seconds between a provider's polls, where the plugin's own interval does not suit (>= 5).",
+    )
     snapshot_fallback: bool | None = None
 
     cache_ttl_s: float = Field(default=60.0, gt=0, description="Rendered answers that carry prices.")

@@ -88,7 +88,10 @@ class ProviderWorker:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         breaker_options: dict[str, Any] | None = None,
     ) -> None:
-        self.info = provider.info
+        interval = settings.poll_intervals.get(provider.info.name)
+        self.info = (
+            provider.info if interval is None else provider.info.model_copy(update={"poll_interval_s": interval})
+        )
         self._adapter: ProviderAdapter = provider.adapter()
         self._bus = bus
         self._secrets = secrets
