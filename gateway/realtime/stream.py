@@ -7,7 +7,9 @@ Each event has an ``id`` (a bus position, the same on every instance) and a type
 caller's own alert rules); a
 client that reconnects with ``Last-Event-ID`` first gets every retained event it missed. A
 comment line at each of the hub's heartbeats keeps proxies from closing a quiet stream, and a ``gap``
-event tells a client too slow to keep up how many events it lost.
+event tells a client too slow to keep up how many events it lost, or one resuming from a position
+this instance does not retain how many records it may have missed. The stream ends when the
+instance drains; the client reconnects (``retry``) and resumes elsewhere.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def event_stream(
 
     subscription = hub.subscribe(accepts, owner=owner)
     missed = [event for event in hub.since(position, owner) if accepts(event)] if position is not None else []
+    unretained = hub.unretained(position) if position is not None else 0
 
     async def events() -> AsyncIterator[bytes]:
         sent: Position = {}
@@ -73,18 +76,22 @@ def event_stream(
 
         try:
             yield f"retry: {RETRY_MS}\n\n".encode()
+            if unretained:
+                yield _gap(unretained)
             for event in missed:
                 if fresh(event):
                     yield _frame(event)
             while True:
                 batch, dropped = await subscription.next_batch()
                 if dropped:
-                    yield b"event: gap\ndata: " + orjson.dumps({"dropped": dropped}) + b"\n\n"
-                if not batch:
-                    yield b": keep-alive\n\n"
+                    yield _gap(dropped)
                 for event in batch:
                     if fresh(event):
                         yield _frame(event)
+                if subscription.closed:
+                    return  # the instance drains: the client resumes on another
+                if not batch:
+                    yield b": keep-alive\n\n"
         finally:
             hub.unsubscribe(subscription)
 
@@ -92,6 +99,10 @@ def event_stream(
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # proxies must pass events on as they come
     return response
+
+
+def _gap(dropped: int) -> bytes:
+    return b"event: gap\ndata: " + orjson.dumps({"dropped": dropped}) + b"\n\n"
 
 
 def _frame(event: Event) -> bytes:
