@@ -33,7 +33,18 @@ class ChangeFeed:
     def __init__(self, hub: Hub, catalog: Catalog) -> None:
         self._hub = hub
         self._catalog = catalog
-        self.live = False
+
+    @property
+    def live(self) -> bool:
+        """Whether changes are published (the backlog is consumed); the hub's ``live``."""
+        return self._hub.live.is_set()
+
+    @live.setter
+    def live(self, value: bool) -> None:
+        if value:
+            self._hub.live.set()
+        else:
+            self._hub.live.clear()
 
     def _publishing(self, record: Record) -> bool:
         """Whether the feed is live; a record consumed before is one the hub holds no event for."""

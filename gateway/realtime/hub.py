@@ -136,6 +136,8 @@ class Hub:
         """Per stream, the last offset this hub may hold no event for: consumed before it went
         live, or evicted from the retained events since."""
         self.closing = False
+        self.live = asyncio.Event()
+        """Set once the instance has consumed the bus's backlog and publishes what comes next."""
 
     def next_id(self, stream: str, offset: int) -> str:
         """The id of an event at this bus position (the position after it)."""

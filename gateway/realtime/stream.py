@@ -60,12 +60,11 @@ def event_stream(
         position = parse_position(resume_from) if resume_from else None
     except ValueError:
         raise invalid("Last-Event-ID", f"{resume_from!r} is not an event id from this stream") from None
-
-    subscription = hub.subscribe(accepts, owner=owner)
-    missed = [event for event in hub.since(position, owner) if accepts(event)] if position is not None else []
-    unretained = hub.unretained(position) if position is not None else 0
+    resuming_early = position is not None and not hub.live.is_set()
+    subscription = None if resuming_early else hub.subscribe(accepts, owner=owner)
 
     async def events() -> AsyncIterator[bytes]:
+        nonlocal subscription
         sent: Position = {}
 
         def fresh(event: Event) -> bool:  # a missed event may also have been queued meanwhile
@@ -74,8 +73,13 @@ def event_stream(
             sent[event.stream] = event.offset
             return True
 
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        if subscription is None:  # resuming while the instance still consumes the bus's backlog:
+            await hub.live.wait()  # what the client may have missed is known once it is live
+            subscription = hub.subscribe(accepts, owner=owner)
+        missed = [event for event in hub.since(position, owner) if accepts(event)] if position is not None else []
+        unretained = hub.unretained(position) if position is not None else 0
         try:
-            yield f"retry: {RETRY_MS}\n\n".encode()
             if unretained:
                 yield _gap(unretained)
             for event in missed:

@@ -203,3 +203,25 @@ async def test_a_draining_instance_ends_its_streams_so_their_clients_resume_else
     async with EventStream(runtime, b"", with_key(key)) as stream:  # opened while draining
         await asyncio.wait_for(stream.task, 5)
     assert runtime.hub.subscribers == 0
+
+
+async def test_a_stream_opened_before_the_instance_is_live_starts_when_it_is() -> None:
+    """The port opens before the backlog is consumed: a client resuming then learns of the records
+    this instance consumed without publishing once it knows them all, not before."""
+    from django.test import RequestFactory
+
+    from gpubroker.gateway.catalog.filters import OfferFilters
+    from gpubroker.gateway.realtime.stream import open_stream
+
+    hub = Hub()
+    request = RequestFactory().get("/api/v2/providers/stream", HTTP_LAST_EVENT_ID="o0.3")
+    stream = open_stream(request, hub, OfferFilters(), None, None).streaming_content
+    assert await anext(stream) == b"retry: 3000\n\n"
+    waiting = asyncio.ensure_future(anext(stream))
+    for offset in range(4, 9):  # the backlog, consumed before going live
+        hub.not_retained("o0", offset)
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    hub.live.set()
+    assert await asyncio.wait_for(waiting, 1) == b'event: gap\ndata: {"dropped":5}\n\n'
+    await stream.aclose()
