@@ -1,5 +1,4 @@
-"""Soak: the whole system under load while things break, one fault a phase, and proof that
-nothing was lost.
+"""Soak: the whole system under load while things break, one fault a phase, nothing lost.
 
 On this machine's real services (``scripts/services up``): every installed provider replayed on
 loopback with prices moving on every poll (``bench/market.py``), each provider's worker as its own
@@ -460,6 +459,8 @@ def markdown(result: Result, command: str, minutes: float) -> str:
         )
     lines += [
         "",
+        "Updates produced and consumed are counted by when they were written and received: an update",
+        "written at the end of one phase (or held back by a fault) is received in the next.",
         "Errors by class are the reads' answers other than 200: 429 and 503 are documented (a rate limit,",
         "a dependency away); any other status, or no answer from either instance, is a failure.",
         "A fault's time to recover runs from its end to the moment both read clients are answered 200",
