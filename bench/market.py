@@ -5,7 +5,8 @@ recorded ``default`` scenario through :class:`MovingRecordings`: every number wi
 part in a recorded body (prices, and a few harmless others such as coordinates) is scaled by a
 factor that alternates between 1 and ``1 - step`` each time the same request comes again. A worker
 polling twice therefore sees every price move, and the diff publishes a price update per offer.
-Prices written as strings (AWS's price list) stay as recorded: those providers change nothing.
+Whole numbers and numeric strings move too where their field's name says price (``PRICE_WORDS``).
+Providers whose answers carry no prices (the plugin prices from its own list) change nothing.
 """
 
 from __future__ import annotations
