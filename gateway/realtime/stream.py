@@ -73,13 +73,13 @@ def event_stream(
             sent[event.stream] = event.offset
             return True
 
-        yield f"retry: {RETRY_MS}\n\n".encode()
-        if subscription is None:  # resuming while the instance still consumes the bus's backlog:
-            await hub.live.wait()  # what the client may have missed is known once it is live
-            subscription = hub.subscribe(accepts, owner=owner)
-        missed = [event for event in hub.since(position, owner) if accepts(event)] if position is not None else []
-        unretained = hub.unretained(position) if position is not None else 0
         try:
+            yield f"retry: {RETRY_MS}\n\n".encode()
+            if subscription is None:  # resuming while the instance still consumes the bus's backlog:
+                await hub.live.wait()  # what the client may have missed is known once it is live
+                subscription = hub.subscribe(accepts, owner=owner)
+            missed = [event for event in hub.since(position, owner) if accepts(event)] if position is not None else []
+            unretained = hub.unretained(position) if position is not None else 0
             if unretained:
                 yield _gap(unretained)
             for event in missed:
@@ -97,7 +97,8 @@ def event_stream(
                 if not batch:
                     yield b": keep-alive\n\n"
         finally:
-            hub.unsubscribe(subscription)
+            if subscription is not None:
+                hub.unsubscribe(subscription)
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
