@@ -16,26 +16,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.servers import ROOT, free_port, stop
+from bench.cluster import (
+    BIN,
+    Gateway,
+    api_key,
+    missing_services,
+    production_environment,
+    services,
+    topic_ends,
+    written_since,
+)
 from gpubroker.core import events
 from gpubroker.core.bus.kafka import KafkaBus
 from gpubroker.core.plugins import load_providers
@@ -44,8 +48,6 @@ from gpubroker.core.settings import Settings
 from gpubroker.core.testkit.replay import ReplayServer
 from gpubroker.workers.worker import ProviderWorker
 
-BIN = Path(sys.executable).parent
-SERVICES = ROOT / "scripts" / "services"
 DEPENDENCIES = ("kafka", "redis", "postgres", "vault")
 PATHS = {
     "offers": ("GET", "/api/v2/providers?limit=5"),
@@ -56,7 +58,6 @@ PATHS = {
 FREE_LIMIT = 10
 RATES = {"free key (Redis limits)": 2 * FREE_LIMIT, "integrations (OpenBao)": 2}
 """Requests a second per path (5 where not said): light load, and twice the Free key's limit."""
-PASSWORD = "a long enough bench password"
 
 
 @dataclass
@@ -153,48 +154,14 @@ class Publisher:
         await bus.stop()
 
 
-async def topic_ends(bootstrap: str) -> dict[TopicPartition, int]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await producer.start()
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(topic, number)
-            for topic in (events.OFFERS, events.PRICE_UPDATES, events.PROVIDER_EVENTS)
-            for number in sorted(await producer.partitions_for(topic))
-        ]
-        return dict(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
-        await producer.stop()
-
-
-async def landed(bootstrap: str, start: dict[TopicPartition, int]) -> list[tuple[str, str, bytes | None]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(start))
-        for partition, offset in start.items():
-            consumer.seek(partition, offset)
-        ends = await consumer.end_offsets(list(start))
-        found: list[tuple[str, str, bytes | None]] = []
-        while any([await consumer.position(p) < ends[p] for p in start]):
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                found += [(m.topic, m.key.decode(), m.value) for m in batch if m.key is not None]
-        return found
-    finally:
-        await consumer.stop()
-
-
-def missing(handed: list[tuple[str, str, bytes | None]], found: list[tuple[str, str, bytes | None]]) -> int:
+def missing(handed: list[tuple[str, str, bytes | None]], found: list[tuple[str, str, bytes | None, int]]) -> int:
     """Records handed over that are not on the topics. The offers topic is compacted (a key's
     older values may already be gone), so there the test is each key's latest value; on the
     others, every record."""
     lost = 0
     for topic in {topic for topic, _, _ in handed}:
         mine = [(key, value) for t, key, value in handed if t == topic]
-        theirs = [(key, value) for t, key, value in found if t == topic]
+        theirs = [(key, value) for t, key, value, _ in found if t == topic]
         if topic == events.OFFERS:
             latest_mine, latest_theirs = dict(mine), dict(theirs)
             lost += sum(1 for key, value in latest_mine.items() if latest_theirs.get(key, b"missing") != value)
@@ -203,57 +170,11 @@ def missing(handed: list[tuple[str, str, bytes | None]], found: list[tuple[str, 
     return lost
 
 
-def services(*args: str) -> None:
-    subprocess.run([SERVICES, *args], check=True, timeout=300, capture_output=True)
-
-
-@contextmanager
-def gateway(env: dict[str, str], log: Path) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [BIN / "granian", "--interface", "asgi", "--loop", "uvloop", "--port", str(port),
-         "gpubroker.gateway.asgi:application"],
-        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url + "/ready", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        yield url
-    finally:
-        stop(process)
-
-
-def api_key(env: dict[str, str], url: str, plan: str) -> str:
-    email = f"bench-{plan}-{secrets.token_hex(4)}@example.com"
-    subprocess.run(
-        [BIN / "gpubroker", "users", "create", email, "--plan", plan],
-        input=PASSWORD + "\n", env=env, text=True, check=True, capture_output=True,
-    )  # fmt: skip
-
-    def call(path: str, body: object, headers: dict[str, str]) -> dict[str, str]:
-        request = urllib.request.Request(
-            url + path, json.dumps(body).encode(), {"Content-Type": "application/json", **headers}
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return json.loads(answer.read())  # type: ignore[no-any-return]
-
-    token = call("/api/v2/auth/login", {"email": email, "password": PASSWORD}, {})["access_token"]
-    return call("/api/v2/auth/api-keys", {"name": "bench"}, {"Authorization": f"Bearer {token}"})["key"]
-
-
 async def measure(urls: list[str], keys: dict[str, str], bootstrap: str, state: Path, outage_s: float) -> list[Phase]:
     load = Load(urls, keys)
     publisher = Publisher(bootstrap, state)
     stop_event = asyncio.Event()
-    starts = await topic_ends(bootstrap)
+    starts = await topic_ends(bootstrap, (events.OFFERS, events.PRICE_UPDATES, events.PROVIDER_EVENTS))
     running = [asyncio.create_task(load.run()), asyncio.create_task(publisher.run(stop_event))]
     phases = []
     await asyncio.sleep(5)
@@ -275,7 +196,7 @@ async def measure(urls: list[str], keys: dict[str, str], bootstrap: str, state: 
                 phase.during[path][status] += 1
             elif at >= phase.back_at and 200 <= status < 300 and path not in phase.first_success:
                 phase.first_success[path] = at - phase.back_at
-    lost = missing(publisher.handed, await landed(bootstrap, starts))
+    lost = missing(publisher.handed, await written_since(bootstrap, starts))
     for phase in phases:
         phase.lost = lost  # type: ignore[attr-defined]
     return phases
@@ -300,21 +221,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outage-s", type=float, default=8.0)
     args = parser.parse_args()
-    names = ("KAFKA_BOOTSTRAP", "REDIS_URL", "DATABASE_URL", "VAULT_ADDR", "VAULT_TOKEN")
-    missing = [f"GPUBROKER_{name}" for name in names if not os.environ.get(f"GPUBROKER_{name}")]
-    if missing:
-        sys.exit(f"bench/recovery.py needs the services: {', '.join(missing)} unset (see the docstring)")
+    unset = missing_services()
+    if unset:
+        sys.exit(f"bench/recovery.py needs the services: {', '.join(unset)} unset (see the docstring)")
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
-        env = {
-            **os.environ,
-            "GPUBROKER_MODE": "production",
-            "GPUBROKER_SECRET_KEY": secrets.token_hex(16),
-            "GPUBROKER_DATA_DIR": scratch,
-            "GPUBROKER_ADMIN_API_KEY": secrets.token_urlsafe(24),
-            "GPUBROKER_LOG_LEVEL": "WARNING",
-        }
+        env = production_environment(Path(scratch))
         subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True)
-        urls = [stack.enter_context(gateway(env, Path(scratch) / f"gateway-{n}.log")) for n in range(2)]
+        gateways = [Gateway(f"gateway-{n}", env, Path(scratch) / f"gateway-{n}.log") for n in range(2)]
+        for instance in gateways:
+            instance.start()
+            stack.callback(instance.stop)
+        for instance in gateways:
+            instance.wait_ready()
+        urls = [instance.url for instance in gateways]
         keys = {plan: api_key(env, urls[0], plan) for plan in ("free", "enterprise")}
         time.sleep(3)  # both instances have said they are live
         state = Path(scratch) / "worker"

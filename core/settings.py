@@ -14,7 +14,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, FilePath, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,11 +68,11 @@ class Settings(BaseSettings):
     plugins: list[str] | None = None
     plugins_blocked: list[str] = Field(default_factory=list)
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
-    snapshot_fallback: bool | None = None
-    poll_intervals: dict[str, float] = Field(
+    poll_intervals: dict[str, Annotated[float, Field(gt=0)]] = Field(
         default_factory=dict,
         description="Seconds between a provider's polls, overriding its plugin's (JSON object: provider -> seconds).",
     )
+    snapshot_fallback: bool | None = None
 
     cache_ttl_s: float = Field(default=60.0, gt=0, description="Rendered answers that carry prices.")
     cache_static_ttl_s: float = Field(default=300.0, gt=0, description="Answers that change only with a release.")
@@ -162,9 +162,6 @@ class Settings(BaseSettings):
     def signing_key(self) -> str:
         """The key that signs cursors; random per process when none is configured (embedded)."""
         return self.secret_key or secrets.token_urlsafe(32)
-
-    def poll_interval_for(self, provider: str, default: float) -> float:
-        return self.poll_intervals.get(provider, default)
 
     def base_url_for(self, provider: str, default: str) -> str:
         return self.provider_base_urls.get(provider, default).rstrip("/")

@@ -145,11 +145,13 @@ class GatewayRuntime:
 
     async def _watch_for_drain(self) -> None:
         """Notice when the server starts draining (``gateway.draining``): say ``Connection:
-        close`` on every answer and report not ready from then on."""
+        close`` on every answer, report not ready from then on, and end the event streams (their
+        clients resume on another instance; an open stream would keep the server from stopping)."""
         while not draining():
             await asyncio.sleep(DRAIN_CHECK_S)
         log.info("draining: answering with Connection: close until the server stops")
         self.guard.draining = True
+        self.hub.close()
 
     def readiness(self) -> list[str]:
         """Why this instance should not take traffic yet (or any more); empty when ready: the

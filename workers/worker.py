@@ -88,12 +88,15 @@ class ProviderWorker:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         breaker_options: dict[str, Any] | None = None,
     ) -> None:
-        self.info = provider.info
+        interval = settings.poll_intervals.get(provider.info.name)
+        self.info = (
+            provider.info if interval is None else provider.info.model_copy(update={"poll_interval_s": interval})
+        )
         self._adapter: ProviderAdapter = provider.adapter()
         self._bus = bus
         self._secrets = secrets
         self._settings = settings
-        self.interval_s = settings.poll_interval_for(self.info.name, self.info.poll_interval_s)
+        self.interval_s = self.info.poll_interval_s
         """Seconds between polls: the plugin's, unless ``GPUBROKER_POLL_INTERVALS`` names another."""
         self._retry = retry
         self._shard = shard

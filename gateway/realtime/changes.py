@@ -33,11 +33,30 @@ class ChangeFeed:
     def __init__(self, hub: Hub, catalog: Catalog) -> None:
         self._hub = hub
         self._catalog = catalog
-        self.live = False
+
+    @property
+    def live(self) -> bool:
+        """Whether changes are published (the backlog is consumed); the hub's ``live``."""
+        return self._hub.live.is_set()
+
+    @live.setter
+    def live(self, value: bool) -> None:
+        if value:
+            self._hub.live.set()
+        else:
+            self._hub.live.clear()
+
+    def _publishing(self, record: Record) -> bool:
+        """Whether the feed is live; a record consumed before is one the hub holds no event for."""
+        if not self.live:
+            self._hub.not_retained(_stream(record), record.offset)
+        return self.live
 
     def offer(self, record: Record, previous: Offer | None, offer: Offer | None) -> None:
+        if not self._publishing(record):
+            return
         kind = _kind(previous, offer)
-        if kind is None or not self.live:
+        if kind is None:
             return
         stream = _stream(record)
         subject = offer if offer is not None else previous
@@ -64,7 +83,7 @@ class ChangeFeed:
         self._hub.publish(Event(kind, orjson.dumps(payload), stream, record.offset, event_id, subject.provider, index))
 
     def provider(self, record: Record, state: ProviderState) -> None:
-        if not self.live:
+        if not self._publishing(record):
             return
         stream = _stream(record)
         payload = {"type": "health_status", **state.to_json(datetime.now(UTC))}
@@ -74,7 +93,7 @@ class ChangeFeed:
     def alert(self, record: Record, alert: events.PriceAlert) -> None:
         """A ``rule`` alert goes to its owner alone (as ``alert``); the market's go to everyone
         who asked for them (as ``price_alert``)."""
-        if not self.live:
+        if not self._publishing(record):
             return
         kind = "alert" if alert.user_id is not None else "price_alert"
         offer = self._catalog.offers.get(alert.offer_id)
@@ -94,7 +113,7 @@ class ChangeFeed:
     def notice(self, record: Record, notice: events.AccountNotice) -> None:
         """News about a user's own account (a webhook disabled) reaches them alone, on their
         ``alerts`` channel, as an ``alert`` whose ``kind`` says what happened."""
-        if not self.live:
+        if not self._publishing(record):
             return
         payload = {"type": "alert", "kind": notice.kind, "at": notice.at.isoformat(), **notice.data}
         stream = _stream(record)

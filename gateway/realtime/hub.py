@@ -10,7 +10,12 @@ same offsets, so an id means the same everywhere, and a client that reconnects t
 with ``Last-Event-ID`` gets every retained event it has not seen (``since``).
 
 Subscribers hold a bounded queue: a slow one loses its oldest events, never the gateway's
-memory, and is told how many it missed. An event with an ``owner`` (a user's own alert) reaches
+memory, and is told how many it missed. A client resuming from a position this instance does not
+retain (it started after, or has since let those events go) is told of that gap too
+(``unretained``), and so re-reads what it shows instead of trusting it is complete.
+When the instance drains (``close``), every subscription ends, so that clients reconnect to
+another instance and resume there without a gap; the server could otherwise not stop while a
+stream is open. An event with an ``owner`` (a user's own alert) reaches
 only that user's subscriptions, whatever they accept.
 
 One change may go to ten thousand connections, so the per-subscriber work is kept to the
@@ -85,6 +90,8 @@ class Subscription:
         self._queue: deque[Event] = deque(maxlen=size)
         self._waiter: asyncio.Future[None] | None = None
         self.dropped = 0
+        self.closed = False
+        """The hub has ended this subscription: send what is queued, then end the stream."""
 
     def sees(self, event: Event) -> bool:
         return event.owner is None or event.owner == self.owner
@@ -95,6 +102,10 @@ class Subscription:
         self._queue.append(event)
         self.wake()
 
+    def close(self) -> None:
+        self.closed = True
+        self.wake()
+
     def wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -102,8 +113,9 @@ class Subscription:
 
     async def next_batch(self) -> tuple[list[Event], int]:
         """Queued events, after waiting for some if there are none, and how many were dropped
-        since the last batch. An empty batch means the hub's heartbeat came first."""
-        if not self._queue:
+        since the last batch. An empty batch means the hub's heartbeat came first, or that the
+        subscription is ``closed``."""
+        if not self._queue and not self.closed:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -120,6 +132,12 @@ class Hub:
         self._retained: deque[Event] = deque(maxlen=retained)
         self._subscriptions: set[Subscription] = set()
         self._position: Position = {}
+        self._unretained: Position = {}
+        """Per stream, the last offset this hub may hold no event for: consumed before it went
+        live, or evicted from the retained events since."""
+        self.closing = False
+        self.live = asyncio.Event()
+        """Set once the instance has consumed the bus's backlog and publishes what comes next."""
 
     def next_id(self, stream: str, offset: int) -> str:
         """The id of an event at this bus position (the position after it)."""
@@ -133,8 +151,21 @@ class Hub:
         else:
             self._deliver(event)
 
+    def not_retained(self, stream: str, offset: int) -> None:
+        """A record consumed that no retained event stands for (before the hub went live)."""
+        self._unretained[stream] = max(offset, self._unretained.get(stream, -1))
+
+    def unretained(self, position: Position) -> int:
+        """How many records after ``position`` (a client's last event id) this hub holds no event
+        for, counted on the streams the position names: an upper bound of the events that client
+        cannot get here, 0 when it can get them all."""
+        return sum(max(0, self._unretained.get(stream, -1) - offset) for stream, offset in position.items())
+
     def _deliver(self, event: Event) -> int:
         """Queue ``event`` for each subscriber who wants it; how many did."""
+        if len(self._retained) == self._retained.maxlen:
+            evicted = self._retained[0]
+            self.not_retained(evicted.stream, evicted.offset)
         self._retained.append(event)
         pushed = 0
         for subscription in self._subscriptions:
@@ -149,7 +180,15 @@ class Hub:
         """``owner``: the subscribing user's id, which lets their own events through."""
         subscription = Subscription(accepts, size, owner)
         self._subscriptions.add(subscription)
+        if self.closing:
+            subscription.close()
         return subscription
+
+    def close(self) -> None:
+        """End every subscription, and those made from now on: the instance drains."""
+        self.closing = True
+        for subscription in self._subscriptions:
+            subscription.close()
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscriptions.discard(subscription)

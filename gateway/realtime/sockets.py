@@ -48,6 +48,8 @@ MAX_CHANNELS = 100
 """Subscriptions one connection may hold, in all of its messages together."""
 MAX_MESSAGE_BYTES = 16 * 1024
 MESSAGE_TOO_BIG = 1009
+SERVICE_RESTART = 1012
+"""The close code when the instance drains: reconnect (to another instance) and subscribe again."""
 
 
 @dataclass
@@ -174,6 +176,8 @@ class ProvidersConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await self._send({"type": "gap", "dropped": dropped})
             for event in batch:
                 await self.base_send(_message(event))
+            if self.subscription.closed:  # the instance drains: the client reconnects to another
+                return await self.close(code=SERVICE_RESTART)
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self.send(text_data=orjson.dumps(message).decode())

@@ -7,7 +7,9 @@ Each event has an ``id`` (a bus position, the same on every instance) and a type
 caller's own alert rules); a
 client that reconnects with ``Last-Event-ID`` first gets every retained event it missed. A
 comment line at each of the hub's heartbeats keeps proxies from closing a quiet stream, and a ``gap``
-event tells a client too slow to keep up how many events it lost.
+event tells a client too slow to keep up how many events it lost, or one resuming from a position
+this instance does not retain how many records it may have missed. The stream ends when the
+instance drains; the client reconnects (``retry``) and resumes elsewhere.
 """
 
 from __future__ import annotations
@@ -58,11 +60,11 @@ def event_stream(
         position = parse_position(resume_from) if resume_from else None
     except ValueError:
         raise invalid("Last-Event-ID", f"{resume_from!r} is not an event id from this stream") from None
-
-    subscription = hub.subscribe(accepts, owner=owner)
-    missed = [event for event in hub.since(position, owner) if accepts(event)] if position is not None else []
+    resuming_early = position is not None and not hub.live.is_set()
+    subscription = None if resuming_early else hub.subscribe(accepts, owner=owner)
 
     async def events() -> AsyncIterator[bytes]:
+        nonlocal subscription
         sent: Position = {}
 
         def fresh(event: Event) -> bool:  # a missed event may also have been queued meanwhile
@@ -73,25 +75,39 @@ def event_stream(
 
         try:
             yield f"retry: {RETRY_MS}\n\n".encode()
+            if subscription is None:  # resuming while the instance still consumes the bus's backlog:
+                await hub.live.wait()  # what the client may have missed is known once it is live
+                subscription = hub.subscribe(accepts, owner=owner)
+            missed = [event for event in hub.since(position, owner) if accepts(event)] if position is not None else []
+            unretained = hub.unretained(position) if position is not None else 0
+            if unretained:
+                yield _gap(unretained)
             for event in missed:
                 if fresh(event):
                     yield _frame(event)
             while True:
                 batch, dropped = await subscription.next_batch()
                 if dropped:
-                    yield b"event: gap\ndata: " + orjson.dumps({"dropped": dropped}) + b"\n\n"
-                if not batch:
-                    yield b": keep-alive\n\n"
+                    yield _gap(dropped)
                 for event in batch:
                     if fresh(event):
                         yield _frame(event)
+                if subscription.closed:
+                    return  # the instance drains: the client resumes on another
+                if not batch:
+                    yield b": keep-alive\n\n"
         finally:
-            hub.unsubscribe(subscription)
+            if subscription is not None:
+                hub.unsubscribe(subscription)
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # proxies must pass events on as they come
     return response
+
+
+def _gap(dropped: int) -> bytes:
+    return b"event: gap\ndata: " + orjson.dumps({"dropped": dropped}) + b"\n\n"
 
 
 def _frame(event: Event) -> bytes:

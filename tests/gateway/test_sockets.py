@@ -84,3 +84,17 @@ async def test_unknown_socket_paths_are_closed(runtime: GatewayRuntime) -> None:
         assert (await socket.message())["type"] == "websocket.accept"  # so the client sees the code
         closed = await socket.message()
     assert closed["type"] == "websocket.close" and closed["code"] == 4404
+
+
+async def test_a_draining_instance_closes_its_sockets_with_service_restart(runtime: GatewayRuntime, publish) -> None:  # type: ignore[no-untyped-def]
+    """Code 1012: the client reconnects, to another instance, and subscribes again."""
+    await publish([H100])
+    await live(runtime)
+    async with Socket(runtime) as socket:
+        await socket.connected()
+        await socket.say({"type": "subscribe", "channels": ["price_updates"]})
+        await publish([repriced(H100, "2.50")])
+        runtime.hub.close()
+        event, closed = await socket.message(), await socket.message()
+    assert event["type"] == "event" and event["data"]["price_per_hour"] == 2.5
+    assert closed["type"] == "websocket.close" and closed["code"] == 1012

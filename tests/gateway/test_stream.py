@@ -157,3 +157,71 @@ async def test_a_price_appearing_or_disappearing_is_not_streamed_as_a_price_chan
         event = await stream.next_event()
     data = orjson.loads(event["data"])
     assert event["event"] == "price_update" and data["previous_price_per_hour"] == 2.7 and data["price_per_hour"] == 2.8
+
+
+async def test_a_client_resuming_where_this_instance_holds_nothing_is_told_of_the_gap(
+    runtime: GatewayRuntime, publish
+) -> None:  # type: ignore[no-untyped-def]
+    """A client that followed another instance resumes on one that started later: the records
+    in between were consumed before this one went live, so it holds no event for them and says so."""
+    await publish([H100, repriced(H100, "2.10"), repriced(H100, "2.20")])  # before going live
+    await live(runtime)
+    _, key = await make_user(Plan.PRO)
+    elsewhere = "o0.0"  # the client's last event, on an instance that was live then
+    async with EventStream(runtime, b"", [*with_key(key), (b"last-event-id", elsewhere.encode())]) as stream:
+        gap = await stream.next_event()
+        await publish([repriced(H100, "2.30")])
+        after = await stream.next_event()
+    assert gap["event"] == "gap" and orjson.loads(gap["data"]) == {"dropped": 2}
+    assert after["event"] == "price_update"
+
+    async with EventStream(runtime, b"", [*with_key(key), (b"last-event-id", after["id"].encode())]) as stream:
+        await publish([repriced(H100, "2.40")])
+        assert (await stream.next_event())["event"] == "price_update", "no gap where nothing is missing"
+
+
+async def test_events_let_go_of_count_as_a_gap_for_those_resuming_before_them() -> None:
+    hub = Hub(retained=2)
+    for offset in range(4):
+        hub.publish(Event("price_update", b"{}", "o0", offset, hub.next_id("o0", offset), "vastai"))
+    assert hub.unretained({"o0": 0}) == 1  # offset 1 is gone; 2 and 3 are retained
+    assert hub.unretained({"o0": 1}) == 0 and [e.offset for e in hub.since({"o0": 1})] == [2, 3]
+
+
+async def test_a_draining_instance_ends_its_streams_so_their_clients_resume_elsewhere(
+    runtime: GatewayRuntime, publish
+) -> None:  # type: ignore[no-untyped-def]
+    await publish([H100])
+    await live(runtime)
+    _, key = await make_user(Plan.PRO)
+    async with EventStream(runtime, b"", with_key(key)) as stream:
+        await publish([repriced(H100, "2.10")])
+        runtime.hub.close()
+        event = await stream.next_event()
+        await asyncio.wait_for(stream.task, 5)  # the response ended without the client leaving
+    assert event["event"] == "price_update"
+    async with EventStream(runtime, b"", with_key(key)) as stream:  # opened while draining
+        await asyncio.wait_for(stream.task, 5)
+    assert runtime.hub.subscribers == 0
+
+
+async def test_a_stream_opened_before_the_instance_is_live_starts_when_it_is() -> None:
+    """The port opens before the backlog is consumed: a client resuming then learns of the records
+    this instance consumed without publishing once it knows them all, not before."""
+    from django.test import RequestFactory
+
+    from gpubroker.gateway.catalog.filters import OfferFilters
+    from gpubroker.gateway.realtime.stream import open_stream
+
+    hub = Hub()
+    request = RequestFactory().get("/api/v2/providers/stream", HTTP_LAST_EVENT_ID="o0.3")
+    stream = open_stream(request, hub, OfferFilters(), None, None).streaming_content
+    assert await anext(stream) == b"retry: 3000\n\n"
+    waiting = asyncio.ensure_future(anext(stream))
+    for offset in range(4, 9):  # the backlog, consumed before going live
+        hub.not_retained("o0", offset)
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    hub.live.set()
+    assert await asyncio.wait_for(waiting, 1) == b'event: gap\ndata: {"dropped":5}\n\n'
+    await stream.aclose()

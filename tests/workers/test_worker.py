@@ -151,3 +151,19 @@ async def test_an_implausible_price_is_published_quarantined_and_reported(
     assert held.data["count"] == 1 and held.data["offers"][0]["provider_offer_id"] == "4090-1"
     assert held.data["offers"][0]["price_per_hour"] == "39"
     assert [e.data["quarantined"] for e in reported if e.event_type == "poll.succeeded"] == [0, 1]
+
+
+async def test_an_operator_sets_a_providers_poll_interval(clean_env, bus, pager_server: ReplayServer) -> None:  # type: ignore[no-untyped-def]
+    """``GPUBROKER_POLL_INTERVALS`` replaces the plugin's interval, in the loop and in what the
+    worker reports; other providers keep their own."""
+    configured = settings(pager_server.url, poll_intervals={"pager": 7, "other": 30})
+    async with ProviderWorker(PAGER, bus=bus, secrets=SECRETS, settings=configured, retry=FAST_RETRY) as worker:
+        assert worker.info.poll_interval_s == 7 != PAGER.info.poll_interval_s
+        await worker.poll_once()
+    [event] = [events.ProviderEvent.decode(r.value) for r in await drain(bus, events.PROVIDER_EVENTS)]
+    assert event.data["poll_interval_s"] == 7
+
+
+def test_a_poll_interval_that_is_not_positive_is_refused(clean_env) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="greater than 0"):
+        Settings(poll_intervals={"pager": 0})
