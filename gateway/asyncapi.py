@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from gpubroker.core import events
+from gpubroker.core import events, rental_messages
 from gpubroker.core.offer import Offer
 from gpubroker.gateway.realtime import messages
 from gpubroker.gateway.realtime.sockets import MAX_CHANNELS, MAX_MESSAGE_BYTES
@@ -73,6 +73,34 @@ TOPICS = [
         "Each closed 1-minute window of the market's per-GPU prices (compacted: the latest per key).",
     ),
     Topic(
+        rental_messages.RENTAL_COMMANDS,
+        rental_messages.RentalCommand,
+        rental_messages.COMMAND_SCHEMA,
+        "the rental's id (a listing's command id)",
+        "The gateway asks a provider's worker to provision, read, scale or terminate an instance, or to list them.",
+    ),
+    Topic(
+        rental_messages.RENTAL_RESULTS,
+        rental_messages.RentalResult,
+        rental_messages.RESULT_SCHEMA,
+        "the rental's id (a listing's command id)",
+        "What a worker's call to its provider came to: the instance, a refusal in the provider's words, or an error.",
+    ),
+    Topic(
+        rental_messages.RENTAL_EVENTS,
+        rental_messages.RentalEvent,
+        rental_messages.EVENT_SCHEMA,
+        "the rental's id",
+        "Every state change of a rental, with its cost so far and, once ended, its final cost.",
+    ),
+    Topic(
+        rental_messages.AGENT_ACTIONS,
+        rental_messages.AgentActionEvent,
+        rental_messages.AGENT_ACTION_SCHEMA,
+        "the agent's id",
+        "Every status change of an agent's action.",
+    ),
+    Topic(
         events.WEBHOOKS,
         events.WebhookDelivery,
         events.WEBHOOK_DELIVERY_SCHEMA,
@@ -120,6 +148,21 @@ def document(version: str) -> dict[str, Any]:
         "alert", messages.AccountNotice, _first_line(messages.AccountNotice), event="alert"
     )
     component_messages["gap"] = _message("gap", messages.Gap, _first_line(messages.Gap), event="gap")
+    for kind, envelope, message_type, private in (
+        ("rental", rental_messages.RentalEvent, "rental", ("user_id",)),
+        ("agent_action", rental_messages.AgentActionEvent, "action", ()),
+    ):
+        name = _event_message(kind)
+        schemas[name], nested = _pushed_record_schema(envelope, message_type, private)
+        schemas.update(nested)
+        component_messages[name] = {
+            "name": kind,
+            "title": kind,
+            "summary": f"As its Kafka record, without the schema tag{' and the owner' if private else ''}.",
+            "contentType": "application/json",
+            "payload": {"$ref": REF.format(model=name)},
+            "x-gpubroker-event": kind,
+        }
 
     channels: dict[str, Any] = {
         "providersSocket": {
@@ -134,7 +177,8 @@ def document(version: str) -> dict[str, Any]:
                 "4403 (plan), 4404 (path) or 4429 (rate limit)."
             ),
             "servers": [{"$ref": "#/servers/websocket"}],
-            "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in SOCKET_MESSAGES},
+            "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in SOCKET_MESSAGES}
+            | {"rentalEvent": {"$ref": "#/components/messages/rentalEvent"}},
             "bindings": {
                 "ws": {
                     "query": {
@@ -142,6 +186,21 @@ def document(version: str) -> dict[str, Any]:
                         "properties": {"token": {"type": "string", "description": "Access token or API key."}},
                     }
                 }
+            },
+        },
+        "agentSocket": {
+            "address": "/ws/agents/{agentId}/",
+            "title": "An agent's WebSocket",
+            "description": (
+                "The agent's own actions as their status changes, each a socketEvent whose `data` is an "
+                'agentActionEvent; `{"type": "ping"}` is answered with a pong. Only the agent\'s own service '
+                "token may connect; another agent's id closes the connection with 4404."
+            ),
+            "parameters": {"agentId": {"description": "The agent's id, as registering it answered."}},
+            "servers": [{"$ref": "#/servers/websocket"}],
+            "messages": {
+                name: {"$ref": f"#/components/messages/{name}"}
+                for name in ("ping", "pong", "socketError", "socketEvent", "agentActionEvent")
             },
         },
         "offersStream": {
@@ -176,7 +235,8 @@ def document(version: str) -> dict[str, Any]:
     }
     for topic in TOPICS:
         name = _topic_name(topic)
-        schemas[name] = _envelope_schema(topic)
+        schemas[name], nested = _envelope_schema(topic)
+        schemas.update(nested)
         component_messages[name] = {
             "name": topic.schema,
             "title": topic.schema,
@@ -192,7 +252,8 @@ def document(version: str) -> dict[str, Any]:
             "servers": [{"$ref": "#/servers/kafka"}],
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
         }
-    schemas["AccountNoticeRecord"] = _record_schema(events.AccountNotice, events.ACCOUNT_NOTICE_SCHEMA)
+    schemas["AccountNoticeRecord"], nested = _record_schema(events.AccountNotice, events.ACCOUNT_NOTICE_SCHEMA)
+    schemas.update(nested)
     component_messages["accountNoticeRecord"] = {
         "name": events.ACCOUNT_NOTICE_SCHEMA,
         "title": events.ACCOUNT_NOTICE_SCHEMA,
@@ -214,6 +275,20 @@ def document(version: str) -> dict[str, Any]:
             "providersSocket",
             [name for name, (_, sender) in SOCKET_MESSAGES.items() if sender == "server"],
             "The server's answers and the subscribed channels' events.",
+        )
+        | {
+            "messages": [
+                *(
+                    {"$ref": f"#/channels/providersSocket/messages/{name}"}
+                    for name, (_, sender) in SOCKET_MESSAGES.items()
+                    if sender == "server"
+                ),
+                {"$ref": "#/channels/providersSocket/messages/rentalEvent"},
+            ]
+        },
+        "sendAgentSocketMessage": _operation("send", "agentSocket", ["ping"], "Ping."),
+        "receiveAgentActions": _operation(
+            "receive", "agentSocket", ["pong", "socketError", "socketEvent", "agentActionEvent"], "The agent's actions."
         ),
         "receiveOfferChanges": _operation(
             "receive", "offersStream", list(channels["offersStream"]["messages"]), "Offer changes matching the filters."
@@ -260,7 +335,7 @@ def _message(name: str, model: type[BaseModel], summary: str, event: str | None 
         "payload": {"$ref": REF.format(model=model.__name__)},
     }
     if event is not None:
-        message["x-sse-event"] = event
+        message["x-gpubroker-event"] = event
     return message
 
 
@@ -277,22 +352,45 @@ def _first_line(model: type[BaseModel]) -> str:
     return (model.__doc__ or model.__name__).strip().split("\n\n")[0].replace("\n", " ")
 
 
-def _envelope_schema(topic: Topic) -> dict[str, Any]:
+def _envelope_schema(topic: Topic) -> tuple[dict[str, Any], dict[str, Any]]:
     if topic.envelope is None:  # the offer, inside its envelope
-        return {
+        offer = {
             "type": "object",
             "properties": {"schema": {"const": topic.schema}, "offer": {"$ref": REF.format(model="Offer")}},
             "required": ["schema", "offer"],
         }
+        return offer, {}
     return _record_schema(topic.envelope, topic.schema)
 
 
-def _record_schema(envelope: type, schema: str) -> dict[str, Any]:
-    """A dataclass's JSON form (as its ``encode`` writes it), with the ``schema`` tag first."""
+def _json_form(envelope: type) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A dataclass's JSON form, and the schemas of the types it nests (components' schemas)."""
     body = TypeAdapter(envelope).json_schema(mode="serialization", ref_template=REF)
+    return body, body.pop("$defs", {})
+
+
+def _record_schema(envelope: type, schema: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A dataclass's JSON form (as its ``encode`` writes it), with the ``schema`` tag first; and
+    the schemas of the types it nests."""
+    body, nested = _json_form(envelope)
     body["properties"] = {"schema": {"const": schema}, **body["properties"]}
     body["required"] = ["schema", *body.get("required", [])]
-    return body
+    return body, nested
+
+
+def _pushed_record_schema(
+    envelope: type, message_type: str, private: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a socket pushes for a record: the record without its ``schema`` tag and ``private``
+    fields, with its ``type``; and the schemas of the types it nests."""
+    body, nested = _json_form(envelope)
+    hidden = {"schema", *private}
+    body["properties"] = {
+        "type": {"const": message_type},
+        **{name: value for name, value in body["properties"].items() if name not in hidden},
+    }
+    body["required"] = ["type", *(name for name in body.get("required", []) if name not in hidden)]
+    return body, nested
 
 
 def _operation(action: str, channel: str, names: list[str], summary: str) -> dict[str, Any]:

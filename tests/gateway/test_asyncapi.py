@@ -13,8 +13,9 @@ import jsonschema
 import orjson
 import pytest
 
-from gpubroker.core import events
+from gpubroker.core import events, rental_messages
 from gpubroker.core.offer import Availability
+from gpubroker.core.renting import Instance, InstanceState, Refusal, RefusalKind, RentalRequest
 from gpubroker.gateway import docs
 from gpubroker.gateway.realtime.hub import Event
 from gpubroker.gateway.runtime import GatewayRuntime
@@ -53,7 +54,22 @@ def records() -> dict[str, tuple[str, bytes]]:
         "H100", "europe", AT, AT.replace(minute=31), 4, Decimal("1.9"), Decimal("2.1"), Decimal("2.4")
     )
     delivery = events.WebhookDelivery("d-1", 3, USER, "https://hooks.example.com/x", "price.alert", b"{}", {}, AT)
+    request = RentalRequest("gpubroker-r-1", "h100-8x", 8, "us-east", "ubuntu-22.04", "ssh-ed25519 AAAA", {"a": "b"})
+    rental_id = "6f1d2c9e-8b7a-4e5f-9a0b-1c2d3e4f5a6b"
+    command = rental_messages.RentalCommand("c-1", "lambdalabs", "provision", rental_id, request)
+    instance = Instance("i-1", InstanceState.RUNNING, "gpubroker-r-1", 8, Decimal("23.92"))
+    result = rental_messages.RentalResult(
+        "c-1", "lambdalabs", "provision", "ok", rental_id, instance, (instance,), None, "", AT.isoformat()
+    )
+    state = rental_messages.RentalEvent(
+        rental_id, USER, "rental.terminated", "terminated", "lambdalabs", AT, {"cost": Decimal("47.84")}
+    )
+    action = rental_messages.AgentActionEvent("a-1", "x-1", "provision", "succeeded", USER, AT, "", {"rental": "r"})
     return {
+        "RentalCommandRecord": (rental_messages.RENTAL_COMMANDS, command.encode()),
+        "RentalResultRecord": (rental_messages.RENTAL_RESULTS, result.encode()),
+        "RentalEventRecord": (rental_messages.RENTAL_EVENTS, state.encode()),
+        "AgentActionRecord": (rental_messages.AGENT_ACTIONS, action.encode()),
         "OfferRecord": (events.OFFERS, events.encode_offer(H100)),
         "PriceUpdateRecord": (events.PRICE_UPDATES, update.encode()),
         "ProviderEventRecord": (events.PROVIDER_EVENTS, events.ProviderEvent("vastai", "poll.ok", AT).encode()),
@@ -69,11 +85,27 @@ def records() -> dict[str, tuple[str, bytes]]:
 
 def test_every_topic_is_a_channel_and_every_record_fits_its_message(document: dict[str, Any]) -> None:
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert set(events.TOPICS) <= addresses
+    assert {*events.TOPICS, *rental_messages.TOPICS} <= addresses
     for message, (topic, value) in records().items():
         channel = next(c for c in document["channels"].values() if c["address"] == topic)
         assert message in channel["messages"], (topic, message)
         assert_valid(document, message, orjson.loads(value))
+    refused = rental_messages.RentalResult(
+        "c-2", "vastai", "provision", "refused", "r-1", refusal=Refusal(RefusalKind.INSUFFICIENT_BALANCE, "no")
+    )
+    assert_valid(document, "RentalResultRecord", orjson.loads(refused.encode()))
+
+
+def test_rental_and_agent_pushes_are_their_records_without_the_tag_and_owner(document: dict[str, Any]) -> None:
+    """What realtime feeds push for a rental or agent-action record (``rentals/feed.py``,
+    ``agents/actions.py``): the record without ``schema`` (and a rental's ``user_id``), typed."""
+    for message, (record, message_type, private) in {
+        "rentalEvent": ("RentalEventRecord", "rental", {"user_id"}),
+        "agentActionEvent": ("AgentActionRecord", "action", set()),
+    }.items():
+        data = orjson.loads(records()[record][1])
+        pushed = {"type": message_type, **{k: v for k, v in data.items() if k not in {"schema", *private}}}
+        assert_valid(document, message, pushed)
 
 
 async def test_every_event_the_gateway_renders_fits_its_message(
@@ -124,5 +156,5 @@ async def test_every_event_the_gateway_renders_fits_its_message(
 
 def _event_message(document: dict[str, Any], kind: str) -> str:
     return next(
-        name for name, message in document["components"]["messages"].items() if message.get("x-sse-event") == kind
+        name for name, message in document["components"]["messages"].items() if message.get("x-gpubroker-event") == kind
     )
