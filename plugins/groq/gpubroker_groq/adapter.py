@@ -3,10 +3,10 @@
 Groq rents no hardware. It is an inference API: models run on Groq's own accelerator, the LPU
 (Language Processing Unit, first generation "GroqChip"), and are billed per token. The only
 machine-readable view of its capacity is the OpenAI-compatible model list, which answers
-``{"object": "list", "data": [{"id", "object": "model", "created", "owned_by", "active",
-"context_window", ...}]}``. So an "offer" here is one model endpoint served on Groq LPUs: one
-LPU-backed endpoint per model (``gpu_count`` 1), available while ``active`` is true, with no
-hourly price because Groq publishes none. Facts and sources are in the README beside this package.
+``{"object": "list", "data": [{"id", "object": "model", "created", "owned_by", "active"}]}``.
+So an "offer" here is one model endpoint served on Groq LPUs: one LPU-backed endpoint per model
+(``gpu_count`` 1), available while ``active`` is true, with no hourly price because Groq publishes
+none. Facts and sources are in the README beside this package.
 """
 
 from __future__ import annotations
