@@ -56,6 +56,9 @@ def _record(instance: EmulatedInstance, cloud: Cloud) -> dict[str, Any]:
         "id": instance.instance_id,
         "name": instance.tag,
         "status": status,
+        "ssh_key_names": [],
+        "file_system_names": [],
+        "actions": _actions(status),
         "region": {"name": region, "description": region},
         "instance_type": {
             "name": instance_type,
@@ -65,3 +68,18 @@ def _record(instance: EmulatedInstance, cloud: Cloud) -> dict[str, Any]:
             "specs": {"vcpus": 8, "memory_gib": 64, "storage_gib": 512, "gpus": instance.gpu_count},
         },
     }
+
+
+_ACTIONS = ("migrate", "rebuild", "restart", "cold_reboot", "terminate")
+
+
+def _actions(status: str) -> dict[str, dict[str, Any]]:
+    """The ``actions`` object every Instance carries (``InstanceActionAvailability``): what can
+    be done to the instance in its status and, when blocked, the documented reason code."""
+    if status == "active":
+        return {name: {"available": True} for name in _ACTIONS}
+    blocked = "vm-has-not-launched" if status == "booting" else "vm-is-terminating"
+    actions = {name: {"available": False, "reason_code": blocked} for name in _ACTIONS}
+    if status == "booting":
+        actions["terminate"] = {"available": True}
+    return actions
