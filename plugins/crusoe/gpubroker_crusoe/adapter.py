@@ -70,12 +70,18 @@ class CrusoeAdapter(ProviderAdapter):
         return replace(call, headers={**call.headers, **signed})
 
     def parse(self, response: Response, ctx: PollContext) -> Page:
-        """One record per instance type and location, keeping the largest quantity reported."""
+        """One record per instance type and location, keeping the largest quantity reported.
+
+        The reference marks an item's ``type`` optional; an item without one names no instance
+        type to offer, so it is skipped.
+        """
         items = response.json()["items"]
         if not isinstance(items, list):
             raise ValueError("'items' is not a list")
         best: dict[tuple[str, str], dict[str, Any]] = {}
         for item in items:
+            if not item.get("type"):
+                continue
             key = (str(item["type"]), str(item["location"]))
             if key not in best or int(item.get("quantity") or 0) > int(best[key].get("quantity") or 0):
                 best[key] = dict(item)

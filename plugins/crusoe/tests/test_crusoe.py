@@ -52,6 +52,12 @@ def test_an_h100_node_in_virginia_has_capacity_but_no_price() -> None:
     assert offer.provider_offer_id == "h100-80gb-sxm-ib.8x@us-east1-a"
 
 
+def test_an_item_without_the_optional_type_is_skipped() -> None:
+    body = json.dumps({"items": [{"location": "us-east1-a", "quantity": 3}, *capacities()]}).encode()
+    records = CrusoeAdapter().parse(Response(Call("/v1alpha5/capacities"), 200, {}, body), CTX).records
+    assert [dict(r) for r in records] == parsed()
+
+
 def test_cpu_types_give_no_offer_and_gpu_types_all_resolve() -> None:
     offers = [CrusoeAdapter().normalise(r, CTX) for r in parsed()]
     cpu = [r["type"] for r, o in zip(parsed(), offers, strict=True) if o is None]

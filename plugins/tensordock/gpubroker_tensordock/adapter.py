@@ -11,9 +11,9 @@ README explains the choice and the sources.
 
 Renting (plugin API 2): ``POST /api/v2/instances`` on the offer's hostnode (the broker's tag as
 the instance's ``name``), ``GET /api/v2/instances[/{id}]``, ``DELETE /api/v2/instances/{id}``
-and scaling with ``PUT /api/v2/instances/{id}/modify``; answers use the JSON:API-style envelope
-``{"data": {"type", "id", "attributes"}}`` and errors ``{"errors": [{"status", "title",
-"detail"}]}``. TensorDock bills by the second and has no idempotency key.
+and scaling with ``PUT /api/v2/instances/{id}/modify``; a created instance is ``{"data": {"type",
+"id", "name", "status"}}``, listed and read ones carry ``attributes``, and errors are
+``{"errors": [{"status", "title", "detail"}]}``. TensorDock bills by the second and has no idempotency key.
 """
 
 from __future__ import annotations
@@ -212,7 +212,9 @@ def _host(location: Mapping[str, Any]) -> str | None:
 
 
 def _instance(record: Mapping[str, Any]) -> Instance:
-    attributes = record.get("attributes") or {}
+    """An instance from a create answer (name and status beside the id) or a list or status answer
+    (under ``attributes``); GPUs and rate are read when the answer has them."""
+    attributes = record.get("attributes") or record
     gpus = (attributes.get("resources") or {}).get("gpus") or []
     rate = attributes.get("rateHourly")
     return Instance(

@@ -1,9 +1,10 @@
 """TensorDock's rental API (v2), emulated for tests (``gpubroker.core.testkit.emulator``).
 
-Answers use the JSON:API-style envelope of TensorDock's v2 documentation: ``{"data": {"type":
-"virtualmachine", "id", "attributes"}}`` for an instance, ``{"data": {"instances": [...]}}`` for
-the list, ``{"data": {"type": "success", "message"}}`` for delete and modify, and ``{"errors":
-[{"status", "title", "detail"}]}`` for a refusal.
+Answers follow TensorDock's v2 documentation: ``{"data": {"type": "virtualmachine", "id", "name",
+"status"}}`` for a created instance, ``{"data": {"instances": [{"type", "id", "attributes": {"name",
+"status"}}]}}`` for the list, ``{"data": {"type": "success", "attributes": {"message"}}}`` for
+delete and modify, and ``{"errors": [{"status", "title", "detail"}]}`` for a refusal. One instance
+is answered in the JSON:API envelope with its GPUs and rate (see the README on that answer).
 """
 
 from __future__ import annotations
@@ -36,21 +37,22 @@ class TensorDockDialect(Dialect):
                 instance = cloud.create(
                     tag=str(attributes.get("name", "")), offer_id=offer, gpu_count=int(wanted["count"])
                 )
-                return Answer(201, {"data": _record(instance, cloud)})
+                created = {"type": "virtualmachine", "id": instance.instance_id, "name": instance.tag}
+                return Answer(201, {"data": {**created, "status": _status(instance, cloud)}})
             if request.method == "GET":
-                return Answer(200, {"data": {"instances": [_record(i, cloud) for i in cloud.listed()]}})
+                return Answer(200, {"data": {"instances": [_listed(i, cloud) for i in cloud.listed()]}})
         match = _INSTANCE.match(request.path)
         if match is None:
             return None
         instance_id, modify = match.groups()
         if modify and request.method == "PUT":
             cloud.scale(instance_id, int((body.get("gpus") or {}).get("count", 1)))
-            return Answer(200, {"data": {"type": "success", "message": "Instance modified"}})
+            return Answer(200, _success("Instance modified successfully"))
         if request.method == "GET":
             return Answer(200, {"data": _record(cloud.get(instance_id), cloud)})
         if request.method == "DELETE":
             cloud.terminate(instance_id)
-            return Answer(200, {"data": {"type": "success", "message": "Instance deleted"}})
+            return Answer(200, _success("Instance deleted successfully"))
         return None
 
     def refusal(self, refusal: Refusal) -> Answer:
@@ -58,15 +60,27 @@ class TensorDockDialect(Dialect):
         return Answer(status, {"errors": [{"status": str(status), "title": title, "detail": detail}]})
 
 
+def _success(message: str) -> dict[str, Any]:
+    return {"data": {"type": "success", "attributes": {"message": message}}}
+
+
+def _status(instance: EmulatedInstance, cloud: Cloud) -> str:
+    return "running" if instance.state(cloud.clock()) is InstanceState.RUNNING else "starting"
+
+
+def _listed(instance: EmulatedInstance, cloud: Cloud) -> dict[str, Any]:
+    attributes = {"name": instance.tag, "status": _status(instance, cloud)}
+    return {"type": "virtualmachine", "id": instance.instance_id, "attributes": attributes}
+
+
 def _record(instance: EmulatedInstance, cloud: Cloud) -> dict[str, Any]:
-    state = instance.state(cloud.clock())
     _, _, model = instance.offer_id.partition("/")
     return {
         "type": "virtualmachine",
         "id": instance.instance_id,
         "attributes": {
             "name": instance.tag,
-            "status": "running" if state is InstanceState.RUNNING else "starting",
+            "status": _status(instance, cloud),
             "rateHourly": float(instance.price_per_hour),
             "resources": {"gpus": [{"gpuV0Name": model, "count": instance.gpu_count}]},
         },
