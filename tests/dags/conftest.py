@@ -5,6 +5,7 @@ importable here too, for the tests that need no Airflow."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from gpubroker.core.bus.kafka import KafkaBus
 from tests.conftest import Services
 from tests.integration.processes import BIN, SERVICES, production_env
 
@@ -125,3 +127,19 @@ def popen_dag(airflow: Airflow, dag_id: str, env: dict[str, str], conf: dict[str
         [airflow.python, DRIVE, dag_id, json.dumps(conf)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+
+
+def publish(services: Services, *records: tuple[str, str, bytes]) -> None:
+    """Put records on the real Kafka, as the product's producers would, and wait for them."""
+
+    async def send() -> None:
+        bus = KafkaBus(services.kafka_bootstrap)
+        await bus.start()
+        try:
+            for topic, key, value in records:
+                await bus.publish(topic, key, value)
+            await bus.flush()
+        finally:
+            await bus.stop()
+
+    asyncio.run(send())

@@ -5,7 +5,6 @@ Redis, the refreshed FX table, pruned rows."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -18,11 +17,10 @@ import pytest
 import redis
 
 from gpubroker.core import events
-from gpubroker.core.bus.kafka import KafkaBus
 from gpubroker.core.plugins import RegisteredProvider
 from gpubroker.core.testkit.replay import ReplayServer
 from tests.conftest import Services
-from tests.dags.conftest import Airflow, dag_env, gateway_env, run_dag, service_token
+from tests.dags.conftest import Airflow, dag_env, gateway_env, publish, run_dag, service_token
 from tests.gateway.conftest import offer
 from tests.integration.processes import (
     gateway_process,
@@ -50,20 +48,6 @@ def internal(url: str, token: str) -> Any:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())
-
-
-def publish(services: Services, *records: tuple[str, str, bytes]) -> None:
-    async def send() -> None:
-        bus = KafkaBus(services.kafka_bootstrap)
-        await bus.start()
-        try:
-            for topic, key, value in records:
-                await bus.publish(topic, key, value)
-            await bus.flush()
-        finally:
-            await bus.stop()
-
-    asyncio.run(send())
 
 
 def test_plugin_health_reports_each_provider_and_degrades_one_failing_three_runs(

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gpubroker.core import events
 from tests.conftest import Services
-from tests.dags.conftest import Airflow, dag_env, gateway_env, popen_dag, service_token
+from tests.dags.conftest import Airflow, dag_env, gateway_env, popen_dag, publish, service_token
 from tests.dags.receiver import Receiver, signature_valid
 from tests.gateway.conftest import offer
 from tests.integration.processes import BIN, free_port, gateway_process, get_json, post_json, wait_for
@@ -92,22 +92,6 @@ def start_group_at_the_end(services: Services, group: str) -> None:
             await consumer.stop()
 
     asyncio.run(commit_end())
-
-
-def publish(services: Services, *records: tuple[str, str, bytes]) -> None:
-    from gpubroker.core.bus.kafka import KafkaBus
-
-    async def send() -> None:
-        bus = KafkaBus(services.kafka_bootstrap)
-        await bus.start()
-        try:
-            for topic, key, value in records:
-                await bus.publish(topic, key, value)
-            await bus.flush()
-        finally:
-            await bus.stop()
-
-    asyncio.run(send())
 
 
 def price_update(item: Any, old: str, new: str) -> bytes:
