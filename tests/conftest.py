@@ -17,6 +17,24 @@ from gpubroker.core.plugins import RegisteredProvider, load_providers
 SERVICES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "services"
 
 
+LAST = ("image", "dags", "contract", "k8s")
+"""Folders whose integration tests need what ``scripts/test`` builds in the background (the
+image, Airflow's environment, the API tools, the Kubernetes control plane): they run after every
+other test, so that the builds overlap the rest of the suite, in this order, the slowest build
+last. A fixture in each waits for its build (or makes it, when run on their own)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+
+    def order(item: pytest.Item) -> int:
+        if item.get_closest_marker("integration") is None:
+            return 0
+        return next((rank for rank, folder in enumerate(LAST, 1) if item.path.is_relative_to(here / folder)), 0)
+
+    items.sort(key=order)
+
+
 @dataclass(frozen=True)
 class Services:
     kafka_bootstrap: str

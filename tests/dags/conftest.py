@@ -27,20 +27,6 @@ DRIVE = Path(__file__).resolve().parent / "drive.py"
 sys.path.insert(0, str(DAGS))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the integration tests of this folder after the others (and before the manifests',
-    which go last), so that the background install of Airflow's environment overlaps the rest."""
-    here = Path(__file__).parent
-    manifests = here.parent / "k8s"
-
-    def order(item: pytest.Item) -> int:
-        if item.get_closest_marker("integration") is None:
-            return 0
-        return 1 if item.path.is_relative_to(here) else 2 if item.path.is_relative_to(manifests) else 0
-
-    items.sort(key=order)
-
-
 @dataclass(frozen=True)
 class Airflow:
     python: str

@@ -37,10 +37,23 @@ def test_the_image_runs_the_gateway_which_answers_health(built: None) -> None:
     assert health["mode"] == "embedded" and health["providers"], "the embedded workers report as they first poll"
 
 
+PROBE = """
+echo "user=$(id -u)"
+echo "plugins=$(gpubroker plugins list | tail -n 1)"
+python3 -m pip --version >/dev/null 2>&1 && echo "found=pip module"
+for tool in pip gcc cc make; do command -v "$tool" >/dev/null && echo "found=$tool"; done
+true
+"""
+"""What the image's user, plugins and tools are, in one container: with the vfs driver each run
+copies the whole root filesystem, half a minute apiece on a small machine."""
+
+
 def test_the_image_runs_as_a_numeric_non_root_user_without_build_tools(built: None) -> None:
-    assert image("run", "--", "id", "-u").stdout.strip() == "10001"
-    assert image("run", "--", "gpubroker", "plugins", "list").stdout.strip().endswith("26 provider(s)")
-    assert image("run", "--", "python3", "-m", "pip", "--version").returncode != 0
-    for tool in ("pip", "gcc", "cc", "make"):
-        found = image("run", "--", "/bin/sh", "-c", f"command -v {tool}")
-        assert found.returncode != 0, f"{tool} is in the image: {found.stdout}"
+    result = image("run", "--", "/bin/sh", "-c", PROBE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line.partition("=") for line in result.stdout.splitlines() if "=" in line]
+    seen = {key: value for key, _, value in lines if key != "found"}
+    found = [value for key, _, value in lines if key == "found"]
+    assert seen["user"] == "10001"
+    assert seen["plugins"].endswith("26 provider(s)")
+    assert found == [], f"build tools in the image: {found}"

@@ -18,17 +18,6 @@ REPO = Path(__file__).resolve().parents[2]
 KUBE_VARIABLES = ("GPUBROKER_KUSTOMIZE", "GPUBROKER_KUBE_SERVER", "GPUBROKER_KUBE_TOKEN", "GPUBROKER_KUBE_CA")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the integration tests of this folder after every other test, so that the
-    background build of their tools overlaps the rest of the suite."""
-    here = Path(__file__).parent
-
-    def last(item: pytest.Item) -> bool:
-        return item.path.is_relative_to(here) and item.get_closest_marker("integration") is not None
-
-    items.sort(key=last)
-
-
 @pytest.fixture(scope="session")
 def kube_env() -> dict[str, str]:
     """The kube service's variables, starting it (waiting for its build) when it is not running."""
