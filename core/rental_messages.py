@@ -94,6 +94,14 @@ class RentalResult:
     error: str = ""
     at: str = ""
 
+    @property
+    def why(self) -> str:
+        """Why the call came to nothing, for a rental's ``last_error`` and the logs: the
+        provider's refusal with its kind, or how the call failed."""
+        if self.refusal is not None:
+            return f"refused ({self.refusal.kind.value}): {self.refusal.reason}"
+        return self.error or self.outcome
+
     def encode(self) -> bytes:
         return orjson.dumps(
             {

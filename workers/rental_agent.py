@@ -16,11 +16,19 @@ from datetime import UTC, datetime
 import aiohttp
 
 from gpubroker.core.bus import Bus
-from gpubroker.core.errors import CredentialsUnavailable, ProviderError
+from gpubroker.core.errors import CredentialsUnavailable, ProviderAuthError, ProviderError
 from gpubroker.core.logs import register_secrets
 from gpubroker.core.plugins import RegisteredProvider
 from gpubroker.core.rental_messages import RENTAL_COMMANDS, RENTAL_RESULTS, RentalCommand, RentalResult
-from gpubroker.core.renting import Instance, InstanceNotFound, InstanceState, Refusal, RentalRefused, can_rent
+from gpubroker.core.renting import (
+    Instance,
+    InstanceNotFound,
+    InstanceState,
+    Refusal,
+    RefusalKind,
+    RentalRefused,
+    can_rent,
+)
 from gpubroker.core.secrets import SecretStore
 from gpubroker.core.settings import Settings
 from gpubroker.workers.renting import RentalExecutor
@@ -109,6 +117,8 @@ class RentalAgent:
             return result("gone", error=exc.reason)
         except RentalRefused as exc:
             return result("refused", refusal=Refusal(exc.kind, exc.reason))
+        except ProviderAuthError as exc:  # the provider did not act: a refusal, not an unknown outcome
+            return result("refused", refusal=Refusal(RefusalKind.AUTH, exc.reason))
         except ProviderError as exc:
             log.warning("%s: %s of rental %s failed: %s", self.info.name, command.action, command.rental_id, exc)
             return result("error", error=exc.reason)

@@ -4,9 +4,10 @@ A caller sees and touches only their own rentals: another user's rental is a 404
 not exist. ``POST /provision`` takes an ``Idempotency-Key`` header: the same key again (from any
 gateway instance, at any time) answers with the rental the first request made and rents nothing
 more. The provider's answer is awaited for up to ``GPUBROKER_RENTAL_WAIT_S``: a refusal is a
-409 (out of capacity), 402 (insufficient balance) or 422 (the provider found the request
-invalid) naming the provider's reason; an answer still outstanding is a 202 with the rental in
-``provisioning``, to be followed on ``GET /rentals/{id}`` or the ``rentals`` channel.
+409 (out of capacity), 402 (insufficient balance), 422 (the provider found the request invalid)
+or 502 (the provider refused the credentials) naming the provider's reason; an answer still
+outstanding is a 202 with the rental in ``provisioning``, to be followed on ``GET /rentals/{id}``
+or the ``rentals`` channel.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ async def provision(request: HttpRequest, body: ProvisionBody) -> Status[dict[st
     """Rent the offer at its current price (snapshotted with its currency) on the provider's API.
     With an ``Idempotency-Key`` header, a retried or concurrent request with the same key returns
     the same rental and never rents twice. 201 once running, 202 while the provider is still
-    creating it; a provider's refusal names its reason: 402 balance, 409 capacity, 502 its failure."""
+    creating it; a provider's refusal names its reason: 402 balance, 409 capacity, 502 credentials refused."""
     identity = caller(request)
     assert identity.user_id is not None
     key = idempotency_key(request)

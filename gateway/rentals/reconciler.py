@@ -86,7 +86,7 @@ class Reconciler:
     async def reconcile(self, listing: RentalResult) -> None:
         """Apply one provider's listing (see the module's docstring)."""
         if listing.outcome != "ok":
-            log.warning("%s: listing instances failed (%s); reconciled next interval", listing.provider, listing.error)
+            log.warning("%s: listing instances failed (%s); reconciled next interval", listing.provider, listing.why)
             return
         listed_at = result_time(listing.at)
         tagged = {

@@ -216,12 +216,11 @@ class Rentals:
                     failure_reason=result.refusal.reason,
                 )
         else:  # unknown outcome: the instance may exist; the reconciler finds it by its tag
-            await self._set(rental, last_error=result.error or result.outcome)
+            await self._set(rental, last_error=result.why)
 
     async def _scaled(self, rental: Rental, result: RentalResult, at: datetime) -> None:
         if result.outcome != "ok" or result.instance is None or rental.state != RentalState.RUNNING:
-            reason = result.refusal.reason if result.refusal is not None else result.error or result.outcome
-            await self._set(rental, pending_gpu_count=None, last_error=f"scale failed: {reason}")
+            await self._set(rental, pending_gpu_count=None, last_error=f"scale failed: {result.why}")
             return
         gpu_count = result.instance.gpu_count or rental.pending_gpu_count or rental.gpu_count
         per_gpu = rental.price_per_hour / rental.gpu_count
@@ -241,8 +240,7 @@ class Rentals:
             if rental.state in (RentalState.TERMINATING, RentalState.RUNNING):
                 await self.close(rental, at, "terminated")
         else:
-            reason = result.refusal.reason if result.refusal is not None else result.error
-            await self._set(rental, last_error=f"terminate failed: {reason}")
+            await self._set(rental, last_error=f"terminate failed: {result.why}")
 
     # Moves the reconciler shares
 

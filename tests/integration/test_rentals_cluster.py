@@ -168,7 +168,14 @@ def test_one_key_rents_once_across_two_gateways_and_a_crash_is_reconciled(
         cloud.faults.out_of_capacity, cloud.faults.insufficient_balance = False, True
         status, refused = call(first + "/api/v2/rentals/provision", "POST", {"offer_id": offer["id"]}, user)
         assert status == 402 and "Insufficient balance" in refused["detail"][0]["message"]
-        cloud.faults.insufficient_balance = False
+        cloud.faults.insufficient_balance, cloud.faults.auth_failure = False, True
+        status, refused = call(first + "/api/v2/rentals/provision", "POST", {"offer_id": offer["id"]}, user)
+        message = refused["detail"][0]["message"]
+        assert status == 502 and "hyperstack" in message and "(auth)" in message and "Invalid API key" in message
+        _, latest = call(first + "/api/v2/rentals", headers=user)
+        assert latest[0]["state"] == "failed" and latest[0]["failure"]["kind"] == "auth", latest[0]
+        assert live(clouds["hyperstack"]) == [], "refused credentials: nothing was created"
+        cloud.faults.auth_failure = False
 
 
 def test_a_worker_and_gateway_killed_after_the_provider_created_the_instance(
