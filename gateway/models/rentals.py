@@ -18,6 +18,8 @@ from django.db import models
 from gpubroker.gateway.models.accounts import ApiKey, User
 
 COST_PLACES = Decimal("0.000001")
+CREDENTIALS_PLATFORM = "platform"
+CREDENTIALS_USER = "user"
 
 
 class Agent(models.Model):
@@ -58,6 +60,9 @@ class Rental(models.Model):
     """The instance's price now (the offer's at rent time, per GPU times the GPUs after a scale)."""
     currency = models.CharField(max_length=3, default="USD")
     billing_granularity_s = models.PositiveIntegerField()
+    credentials = models.CharField(max_length=16, default=CREDENTIALS_PLATFORM)
+    """Whose account at the provider the instance is rented on: ``platform`` (the platform's
+    credentials) or ``user`` (the user's own, from their integration)."""
     state = models.CharField(max_length=16, default="requested")
     instance_id = models.CharField(max_length=255, default="")
     failure_kind = models.CharField(max_length=32, default="")
@@ -85,6 +90,13 @@ class Rental(models.Model):
             )
         ]
         indexes = [models.Index(fields=["state"]), models.Index(fields=["provider", "state"])]
+
+    @property
+    def credentials_ref(self) -> str:
+        """Whose credentials its commands name to the provider's worker (``core.secrets``)."""
+        from gpubroker.core.secrets import PLATFORM_CREDENTIALS, user_credentials_ref
+
+        return user_credentials_ref(self.user_id) if self.credentials == CREDENTIALS_USER else PLATFORM_CREDENTIALS
 
     @property
     def tag(self) -> str:

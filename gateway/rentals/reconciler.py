@@ -2,8 +2,11 @@
 
 One gateway instance leads (a lease row renewed every interval; another instance takes over
 when it lapses). Every ``reconcile_interval_s`` the leader asks each renting provider's worker
-for the account's instances; whichever instance receives the listing applies it (the rules are
-conditional updates, so applying one twice changes nothing):
+for the instances of each account rentals are made on: the platform's, and each user's own
+(their credentials) while they have a live rental there and for ``USER_ACCOUNT_WATCH_S`` after
+their last one changed. Whichever instance receives a listing applies it to the rentals made
+with that listing's credentials (the rules are conditional updates, so applying one twice
+changes nothing):
 
 - an instance carrying our tag whose rental is still being provisioned (the gateway crashed, or
   the provider's answer was lost, after the instance was created) is adopted: the rental runs,
@@ -33,14 +36,19 @@ from django.utils import timezone
 from gpubroker.core.bus import Bus
 from gpubroker.core.rental_messages import RENTAL_COMMANDS, RentalCommand, RentalResult
 from gpubroker.core.renting import InstanceState
+from gpubroker.core.secrets import PLATFORM_CREDENTIALS, credentials_user, user_credentials_ref
 from gpubroker.core.settings import Settings
 from gpubroker.gateway import db
 from gpubroker.gateway.models import Agent, Lease, Rental
+from gpubroker.gateway.models.rentals import CREDENTIALS_PLATFORM, CREDENTIALS_USER
 from gpubroker.gateway.rentals.service import RentalConflict, Rentals, result_time
 from gpubroker.gateway.rentals.states import ENDED, LIVE, RentalState
 
 log = logging.getLogger(__name__)
 LEASE = "rental-reconciler"
+USER_ACCOUNT_WATCH_S = 24 * 3600.0
+"""How long after a user's last rental with their own credentials changed their account is still
+listed: an instance created after its rental was given up on is found and ended in that time."""
 
 
 class Reconciler:
@@ -70,9 +78,11 @@ class Reconciler:
         self.leading = await self.acquire()
         if not self.leading:
             return
+        since = timezone.now() - timedelta(seconds=USER_ACCOUNT_WATCH_S)
         for provider in self._rentals.providers:
-            command = RentalCommand(str(uuid.uuid4()), provider, "instances")
-            await self._bus.publish(RENTAL_COMMANDS, f"instances:{provider}", command.encode())
+            for credentials in await db.run(_accounts, provider, since):
+                command = RentalCommand(str(uuid.uuid4()), provider, "instances", credentials=credentials)
+                await self._bus.publish(RENTAL_COMMANDS, f"instances:{provider}:{credentials}", command.encode())
 
     async def acquire(self) -> bool:
         """Take or renew the lease for three intervals; False while another holder has it."""
@@ -89,17 +99,20 @@ class Reconciler:
             log.warning("%s: listing instances failed (%s); reconciled next interval", listing.provider, listing.why)
             return
         listed_at = result_time(listing.at)
+        account = listing.credentials
         tagged = {
             i.rental_id: i
             for i in listing.instances
             if i.rental_id is not None and i.state is not InstanceState.TERMINATED
         }
-        known = {str(r.pk): r for r in await db.run(_known, listing.provider, _uuids(tagged))}
+        known = {str(r.pk): r for r in await db.run(_known, listing.provider, _uuids(tagged), account)}
         for rental_id, instance in tagged.items():
             rental = known.get(rental_id)
             try:
                 if rental is None or rental.state in ENDED:
-                    await self._rentals.end_untracked(listing.provider, instance.instance_id, instance.tag)
+                    await self._rentals.end_untracked(listing.provider, instance.instance_id, instance.tag, account)
+                elif rental.credentials_ref != account:
+                    continue  # two credential sets see one account: the rental's own listing handles it
                 elif rental.state == RentalState.PROVISIONING:
                     await self._rentals.adopt(rental, instance.instance_id, rental.created_at)
                 elif rental.state == RentalState.TERMINATING:
@@ -107,7 +120,7 @@ class Reconciler:
             except RentalConflict:
                 continue
         for rental_id, rental in known.items():
-            if rental_id in tagged or rental.state in ENDED:
+            if rental_id in tagged or rental.state in ENDED or rental.credentials_ref != account:
                 continue
             try:
                 await self._absent(rental, listed_at)
@@ -169,8 +182,24 @@ def _lease(holder: str, now: datetime, until: datetime) -> bool:
     return True
 
 
-def _known(provider: str, tagged: list[uuid.UUID]) -> list[Rental]:
-    live = Q(state__in=[s.value for s in LIVE]) | Q(pk__in=tagged)
+def _accounts(provider: str, since: datetime) -> list[str]:
+    """The credential sets to list ``provider``'s instances with: the platform's, and each user's
+    own that has a live rental there or had one until ``since``."""
+    users = (
+        Rental.objects.filter(provider=provider, credentials=CREDENTIALS_USER)
+        .filter(Q(state__in=[s.value for s in LIVE]) | Q(updated_at__gte=since))
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    return [PLATFORM_CREDENTIALS, *(user_credentials_ref(user_id) for user_id in sorted(users))]
+
+
+def _known(provider: str, tagged: list[uuid.UUID], account: str) -> list[Rental]:
+    """The rentals a listing of ``account`` speaks of: those its tagged instances name, and the
+    live ones made with its credentials (only those can be missing from it)."""
+    user_id = credentials_user(account)
+    mine = Q(credentials=CREDENTIALS_PLATFORM) if user_id is None else Q(credentials=CREDENTIALS_USER, user_id=user_id)
+    live = (Q(state__in=[s.value for s in LIVE]) & mine) | Q(pk__in=tagged)
     return list(Rental.objects.filter(Q(provider=provider), live))
 
 

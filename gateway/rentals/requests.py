@@ -55,6 +55,10 @@ class RentalOut(Schema):
     price_per_hour: Price = Field(description="The instance's price, fixed when it was rented (per GPU after a scale).")
     currency: str
     billing_granularity_s: int
+    credentials: str = Field(
+        description="Whose account at the provider it is rented on: platform (the broker's) or user (your own "
+        "credentials, from your integration for the provider: Enterprise)."
+    )
     cost: Price = Field(description="What it has cost so far (in full units of the provider's billing granularity).")
     final_cost: Price | None
     failure: Failure | None
@@ -79,6 +83,7 @@ def rental_json(rental: Rental, now: datetime | None = None) -> dict[str, Any]:
         "price_per_hour": rental.price_per_hour,
         "currency": rental.currency,
         "billing_granularity_s": rental.billing_granularity_s,
+        "credentials": rental.credentials,
         "cost": rental.cost_at(now or timezone.now()),
         "final_cost": rental.final_cost,
         "failure": {"kind": rental.failure_kind, "reason": rental.failure_reason} if rental.failure_kind else None,

@@ -7,7 +7,9 @@ between gateway instances: a provision is
 one row, made unique per user by its ``Idempotency-Key`` (a unique constraint, so two instances
 racing on the same key record one rental and send one command); a state moves only by a
 conditional update from the state it was read in, so two instances applying results never move
-it twice. Each move is announced as a ``RentalEvent`` on ``gpubroker.rental-events``.
+it twice. Each move is announced as a ``RentalEvent`` on ``gpubroker.rental-events``. A rental
+is made with its user's own provider credentials when their plan has integrations and they stored
+some for the provider, else with the platform's; every command names which (by reference).
 
 A worker's result can arrive at any gateway instance (they share the results' consumer group);
 the instance that took the request waits by reading the row.
@@ -39,7 +41,9 @@ from gpubroker.core.rental_messages import (
 from gpubroker.core.renting import RefusalKind, RentalRequest, can_rent
 from gpubroker.core.settings import Settings
 from gpubroker.gateway import db
-from gpubroker.gateway.models import Rental
+from gpubroker.gateway.identity.plans import PERMISSIONS, Permission, Plan
+from gpubroker.gateway.models import Integration, Rental, User
+from gpubroker.gateway.models.rentals import CREDENTIALS_PLATFORM, CREDENTIALS_USER
 from gpubroker.gateway.rentals.states import ENDED, RentalState, check
 
 log = logging.getLogger(__name__)
@@ -103,6 +107,7 @@ class Rentals:
         try:
             rental = await db.run(
                 Rental.objects.create,
+                credentials=await db.run(credentials_for, user_id, offered.provider),
                 user_id=user_id,
                 agent_id=agent_id,
                 idempotency_key=key,
@@ -269,9 +274,12 @@ class Rentals:
     async def command(self, rental: Rental, action: str, **fields: Any) -> None:
         await self._command(rental, action, **fields)
 
-    async def end_untracked(self, provider: str, instance_id: str, tag: str | None) -> None:
-        """End an instance carrying our tag that no live rental owns."""
-        command = RentalCommand(str(uuid.uuid4()), provider, "terminate", instance_id=instance_id)
+    async def end_untracked(self, provider: str, instance_id: str, tag: str | None, credentials: str) -> None:
+        """End an instance carrying our tag that no live rental owns, on the account ``credentials``
+        listed it in."""
+        command = RentalCommand(
+            str(uuid.uuid4()), provider, "terminate", instance_id=instance_id, credentials=credentials
+        )
         await self._bus.publish(RENTAL_COMMANDS, instance_id, command.encode())
         log.warning("%s: ending instance %s (tag %s): no live rental owns it", provider, instance_id, tag)
 
@@ -310,6 +318,7 @@ class Rentals:
             request=request,
             instance_id=fields.get("instance_id", rental.instance_id),
             gpu_count=fields.get("gpu_count", 0),
+            credentials=rental.credentials_ref,
         )
         await self._bus.publish(RENTAL_COMMANDS, str(rental.pk), command.encode())
 
@@ -327,6 +336,16 @@ class Rentals:
             data["failure"] = {"kind": rental.failure_kind, "reason": rental.failure_reason}
         event = RentalEvent(str(rental.pk), rental.user_id, event_type, rental.state, rental.provider, now, data)
         await self._bus.publish(RENTAL_EVENTS, str(rental.pk), event.encode())
+
+
+def credentials_for(user_id: int, provider: str) -> str:
+    """Whose credentials a new rental of ``user_id`` on ``provider`` uses: the user's own when
+    their plan has integrations and they stored some for the provider, else the platform's."""
+    plan = User.objects.filter(pk=user_id).values_list("plan", flat=True).first()
+    own = plan is not None and Permission.INTEGRATIONS in PERMISSIONS[Plan(plan)]
+    if own and Integration.objects.filter(user_id=user_id, provider=provider).exists():
+        return CREDENTIALS_USER
+    return CREDENTIALS_PLATFORM
 
 
 def _find(rental_id: str) -> Rental | None:

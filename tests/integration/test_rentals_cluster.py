@@ -1,7 +1,8 @@
 """Renting on the real Kafka, PostgreSQL, Redis and OpenBao, with two gateway processes and the
 providers' worker processes, against emulated Hyperstack and TensorDock: one instance for a key
 sent to both gateways at once, a worker and a gateway killed right after the provider created an
-instance, refusals, and journey A.4 for an agent on both providers."""
+instance, refusals, an Enterprise user renting with their own key, and journey A.4 for an agent on
+both providers."""
 
 from __future__ import annotations
 
@@ -108,11 +109,11 @@ def worker(env: dict[str, str], provider: str):  # type: ignore[no-untyped-def]
     return process([str(BIN / "gpubroker"), "worker", "--provider", provider, "--metrics-port", "0"], env)
 
 
-def pro_user(env: dict[str, str], url: str, name: str) -> dict[str, str]:
-    """A new Pro user's API key header (made with the CLI, as an operator would)."""
+def pro_user(env: dict[str, str], url: str, name: str, plan: str = "pro") -> dict[str, str]:
+    """A new Pro (or ``plan``) user's API key header (made with the CLI, as an operator would)."""
     email = f"{name}-{secrets.token_hex(4)}@example.com"
     subprocess.run(
-        [BIN / "gpubroker", "users", "create", email, "--plan", "pro"],
+        [BIN / "gpubroker", "users", "create", email, "--plan", plan],
         input=PASSWORD + "\n", env=env, text=True, check=True, timeout=60, capture_output=True,
     )  # fmt: skip
     _, login = call(url + "/api/v2/auth/login", "POST", {"email": email, "password": PASSWORD})
@@ -214,6 +215,35 @@ def test_a_worker_and_gateway_killed_after_the_provider_created_the_instance(
             status, ended = call(f"{survivor}/api/v2/rentals/{rental['id']}", "DELETE", headers=user)
             assert status == 200 and ended["state"] == "terminated"
             assert instance.state(cloud.clock()) is InstanceState.TERMINATED
+
+
+def test_an_enterprise_user_rents_on_their_own_account_with_their_own_key(
+    env: dict[str, str], clouds: dict[str, ReplayServer]
+) -> None:
+    subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
+    emulator = clouds["tensordock"].emulator
+    assert emulator is not None
+
+    def keys(method: str, path: str) -> list[str]:
+        return [
+            r.headers.get("Authorization", "") for r, _ in emulator.answered if (r.method, r.path) == (method, path)
+        ]
+
+    with worker(env, "tensordock"), gateway(env) as (url, _):
+        user = pro_user(env, url, "own-key", plan="enterprise")
+        own = f"Bearer own-{secrets.token_hex(8)}"
+        integration = {"provider": "tensordock", "credentials": {"api_key": own.removeprefix("Bearer ")}}
+        assert call(url + "/api/v2/providers/config/integrations", "POST", integration, user)[0] == 201
+        offer = cheapest(url, user, "tensordock")
+        status, rental = call(url + "/api/v2/rentals/provision", "POST", {"offer_id": offer["id"]}, user)
+        assert status == 201 and rental["credentials"] == "user", rental
+        status, ended = call(f"{url}/api/v2/rentals/{rental['id']}", "DELETE", headers=user)
+        assert status == 200 and ended["state"] == "terminated"
+        assert keys("POST", "/api/v2/instances") == [own], "the provider saw the user's key, not the platform's"
+        assert keys("DELETE", f"/api/v2/instances/{rental['instance_id']}") == [own]
+        listed = len(keys("GET", "/api/v2/instances"))
+        wait_for(lambda: keys("GET", "/api/v2/instances")[listed:].count(own) > 0, timeout=10 * RECONCILE_S)
+        assert live(clouds["tensordock"]) == []
 
 
 @pytest.mark.parametrize("provider", sorted(DIALECTS))
