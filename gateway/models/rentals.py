@@ -1,4 +1,5 @@
-"""Rentals, the agents that may make them, and the leases that elect one reconciler.
+"""Rentals, users' budgets for them, the agents that may make them, and the leases that elect one
+reconciler.
 
 A rental keeps what it was rented at (the offer's price and currency when it was asked for, the
 provider's billing granularity), so its cost never depends on today's catalogue. The cost of a
@@ -38,6 +39,18 @@ class Agent(models.Model):
     allowed_gpu_types = models.JSONField(default=list)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class RentalBudget(models.Model):
+    """A user's own limits on what their rentals may cost (``/api/v2/rentals/budget``); a limit
+    left empty is no limit."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="rental_budget")
+    budget_per_hour = models.DecimalField(max_digits=14, decimal_places=6, null=True)
+    """USD per hour that the user's live rentals may cost together."""
+    budget_total = models.DecimalField(max_digits=14, decimal_places=6, null=True)
+    """USD that the user's rentals may cost in all, ended ones included."""
+    updated_at = models.DateTimeField(auto_now=True)
 
 
 class Rental(models.Model):

@@ -18,7 +18,8 @@ changes nothing):
   the listing;
 - a provisioning rental that never appeared within ``rental_provision_timeout_s`` fails;
 - an agent's rental running past the agent's total budget, or while the agent's running rentals
-  cost more per hour than its hourly budget, is terminated.
+  cost more per hour than its hourly budget, is terminated; so is a user's, against the budget the
+  user set themselves (``rentals.budgets``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
@@ -39,8 +39,9 @@ from gpubroker.core.renting import InstanceState
 from gpubroker.core.secrets import PLATFORM_CREDENTIALS, credentials_user, user_credentials_ref
 from gpubroker.core.settings import Settings
 from gpubroker.gateway import db
-from gpubroker.gateway.models import Agent, Lease, Rental
+from gpubroker.gateway.models import Agent, Lease, Rental, RentalBudget
 from gpubroker.gateway.models.rentals import CREDENTIALS_PLATFORM, CREDENTIALS_USER
+from gpubroker.gateway.rentals.budgets import over_budget, user_over_budget
 from gpubroker.gateway.rentals.service import RentalConflict, Rentals, result_time
 from gpubroker.gateway.rentals.states import ENDED, LIVE, RentalState
 
@@ -142,30 +143,25 @@ class Reconciler:
             await self._rentals.fail(rental, "not_created", "the provider never created the instance")
 
     async def _enforce_budgets(self, provider: str, now: datetime) -> None:
+        """End the running rentals of each agent, and each user, renting here past a budget."""
         for agent in await db.run(_agents_renting, provider):
             over = await over_budget(agent, now)
-            if not over:
+            if over:
+                await self._end_running(Rental.objects.filter(agent=agent), f"agent {agent.pk} is over budget ({over})")
+        for user_id in await db.run(_budgeted_users_renting, provider):
+            over = await user_over_budget(user_id, now)
+            if over:
+                await self._end_running(
+                    Rental.objects.filter(user_id=user_id), f"user {user_id} is over budget ({over})"
+                )
+
+    async def _end_running(self, rentals: QuerySet[Rental], why: str) -> None:
+        for rental in await db.run(_rows, rentals.filter(state=RentalState.RUNNING)):
+            log.warning("%s: ending rental %s", why, rental.pk)
+            try:
+                await self._rentals.terminate(rental)
+            except RentalConflict:
                 continue
-            for rental in await db.run(_rows, Rental.objects.filter(agent=agent, state=RentalState.RUNNING)):
-                log.warning("agent %s is over budget (%s): ending rental %s", agent.pk, over, rental.pk)
-                try:
-                    await self._rentals.terminate(rental)
-                except RentalConflict:
-                    continue
-
-
-async def over_budget(agent: Agent, now: datetime, *, adding: Decimal = Decimal(0)) -> str | None:
-    """Why ``agent`` is (or, running ``adding`` more per hour, would be) over its budgets, or None."""
-    hourly, total = Decimal(0), Decimal(0)
-    for rental in await db.run(_rows, Rental.objects.filter(agent=agent)):
-        total += rental.final_cost if rental.final_cost is not None else rental.cost_at(now)
-        if rental.state in (RentalState.REQUESTED, RentalState.PROVISIONING, RentalState.RUNNING):
-            hourly += rental.price_per_hour
-    if hourly + adding > agent.budget_per_hour:
-        return f"its rentals would cost {hourly + adding} USD per hour, over its budget of {agent.budget_per_hour}"
-    if total >= agent.budget_total:
-        return f"its rentals have cost {total} USD, its whole budget of {agent.budget_total}"
-    return None
 
 
 def _lease(holder: str, now: datetime, until: datetime) -> bool:
@@ -206,6 +202,12 @@ def _known(provider: str, tagged: list[uuid.UUID], account: str) -> list[Rental]
 def _agents_renting(provider: str) -> list[Agent]:
     running = Rental.objects.filter(provider=provider, state=RentalState.RUNNING, agent__isnull=False)
     return list(Agent.objects.filter(pk__in=running.values("agent_id")))
+
+
+def _budgeted_users_renting(provider: str) -> list[int]:
+    running = Rental.objects.filter(provider=provider, state=RentalState.RUNNING)
+    budgeted = RentalBudget.objects.filter(user_id__in=running.values("user_id"))
+    return list(budgeted.values_list("user_id", flat=True))
 
 
 def _rows(query: QuerySet[Rental]) -> list[Rental]:

@@ -1,8 +1,8 @@
 """Renting on the real Kafka, PostgreSQL, Redis and OpenBao, with two gateway processes and the
 providers' worker processes, against emulated Hyperstack and TensorDock: one instance for a key
 sent to both gateways at once, a worker and a gateway killed right after the provider created an
-instance, refusals, an Enterprise user renting with their own key, and journey A.4 for an agent on
-both providers."""
+instance, refusals, an Enterprise user renting with their own key, a user's budget, and journey A.4
+for an agent on both providers."""
 
 from __future__ import annotations
 
@@ -243,6 +243,30 @@ def test_an_enterprise_user_rents_on_their_own_account_with_their_own_key(
         assert keys("DELETE", f"/api/v2/instances/{rental['instance_id']}") == [own]
         listed = len(keys("GET", "/api/v2/instances"))
         wait_for(lambda: keys("GET", "/api/v2/instances")[listed:].count(own) > 0, timeout=10 * RECONCILE_S)
+        assert live(clouds["tensordock"]) == []
+
+
+def test_a_users_budget_refuses_a_provision_and_ends_what_runs_past_it(
+    env: dict[str, str], clouds: dict[str, ReplayServer]
+) -> None:
+    subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
+    budget = "/api/v2/rentals/budget"
+    with worker(env, "tensordock"), gateway(env) as (url, _):
+        user = pro_user(env, url, "budget")
+        offer = cheapest(url, user, "tensordock")
+        price = float(offer["price_per_hour"])
+        assert call(url + budget, "PUT", {"budget_per_hour": round(price * 1.5, 6)}, user)[0] == 200
+        status, rental = call(url + "/api/v2/rentals/provision", "POST", {"offer_id": offer["id"]}, user)
+        assert status == 201, rental
+        status, refused = call(url + "/api/v2/rentals/provision", "POST", {"offer_id": offer["id"]}, user)
+        assert status == 402 and "over your rental budget" in refused["detail"][0]["message"], refused
+        assert len(live(clouds["tensordock"])) == 1, "the refused one was never asked of the provider"
+        assert call(url + budget, "PUT", {"budget_per_hour": round(price / 2, 6)}, user)[0] == 200
+
+        def ended() -> bool:
+            return call(f"{url}/api/v2/rentals/{rental['id']}", headers=user)[1]["state"] == "terminated"
+
+        wait_for(ended, timeout=10 * RECONCILE_S)
         assert live(clouds["tensordock"]) == []
 
 
