@@ -151,7 +151,11 @@ class RentalResult:
 @dataclass(frozen=True)
 class RentalEvent:
     """One state change of a rental (SRS B.2 ``{rental_id, user_id, event_type}``, plus what
-    billing needs: the state, the cost so far and, once ended, the final cost)."""
+    billing needs: the state, the cost so far and, once ended, the final cost).
+
+    ``sequence`` grows with every event the gateway writes (its outbox row's id), so a rental's
+    events are in order by it and a reader drops one it has seen (a record can reach the topic
+    twice when a gateway stops between Kafka's acknowledgement and its own commit)."""
 
     rental_id: str
     user_id: int
@@ -160,6 +164,11 @@ class RentalEvent:
     provider: str
     at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+    sequence: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The record as JSON values (decimals as their exact text)."""
+        return orjson.loads(self.encode())  # type: ignore[no-any-return]
 
     def encode(self) -> bytes:
         return orjson.dumps({"schema": EVENT_SCHEMA, **asdict(self), "at": self.at.isoformat()}, default=_decimal_text)

@@ -135,6 +135,17 @@ def stretch_cost(price_per_hour: Decimal, granularity_s: int, start: datetime, e
     return (price_per_hour * units * granularity_s / 3600).quantize(COST_PLACES, ROUND_HALF_EVEN)
 
 
+class RentalEventRecord(models.Model):
+    """A rental event not yet on ``gpubroker.rental-events``: written in the transaction that
+    moved the rental, deleted in the transaction that saw Kafka acknowledge it
+    (``rentals.outbox``). Its id is the event's ``sequence``."""
+
+    id = models.BigAutoField(primary_key=True)
+    rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="unsent_events")
+    event = models.JSONField(help_text="The rental-event/1 record, without its sequence.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
 class AgentAction(models.Model):
     """One asynchronous action an agent asked for, and how it went."""
 

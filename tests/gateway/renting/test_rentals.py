@@ -4,6 +4,7 @@ ownership, costs against the provider's bill, and the reconciler."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from decimal import Decimal
 
@@ -145,3 +146,31 @@ async def test_every_transition_is_an_event_and_reaches_the_owner(renting: Gatew
         if "terminated" in seen:
             break
     assert seen == ["requested", "provisioning", "running", "terminating", "terminated"]
+
+
+async def test_rental_events_reach_the_owners_event_stream_whatever_its_filters(
+    renting: GatewayRuntime, clouds: Clouds
+) -> None:
+    from tests.gateway.test_identity import with_key
+    from tests.gateway.test_stream import EventStream
+
+    owner, _ = await user_client(renting)
+    stranger, _ = await user_client(renting)
+    query = b"provider=lambdalabs"  # offers of another provider: the owner's rentals come all the same
+    async with (
+        EventStream(renting, query, with_key(owner.headers["x-api-key"])) as mine,
+        EventStream(renting, b"", with_key(stranger.headers["x-api-key"])) as theirs,
+    ):
+        made = await owner.post("/api/v2/rentals/provision", {"offer_id": offer_of(renting, clouds, "vastai")})
+        await owner.delete(f"/api/v2/rentals/{made.json()['id']}")
+        seen: list[str] = []
+        while "terminated" not in seen:
+            frame = await mine.next_event()
+            if frame["event"] == "rental":
+                data = orjson.loads(frame["data"])
+                assert data["rental_id"] == made.json()["id"] and "user_id" not in data
+                seen.append(data["state"])
+        assert seen == ["requested", "provisioning", "running", "terminating", "terminated"]
+        with contextlib.suppress(TimeoutError):
+            while True:
+                assert (await theirs.next_event(timeout_s=0.5))["event"] != "rental", "nobody else's rentals"
