@@ -174,14 +174,30 @@ def live(server: ReplayServer) -> list[Any]:
     return server.emulator.cloud.live()
 
 
+def announced_states(services: Services, start: Any, rental_id: str, count: int) -> list[str]:
+    """The states of ``rental_id``'s events on the topic since ``start``, once ``count`` are there,
+    after checking their sequences only grow (in order, none twice)."""
+
+    def events() -> list[dict[str, Any]] | None:
+        records = asyncio.run(read_since(services.kafka_bootstrap, start))
+        mine = [json.loads(value) for key, value in records if key == rental_id]
+        return mine if len(mine) >= count else None
+
+    found = wait_for(events, timeout=60)
+    sequences = [event["sequence"] for event in found]
+    assert sequences == sorted(set(sequences)), f"out of order or repeated: {sequences}"
+    return [event["state"] for event in found]
+
+
 def test_one_key_rents_once_across_two_gateways_and_a_crash_is_reconciled(
-    env: dict[str, str], clouds: dict[str, ReplayServer]
+    env: dict[str, str], clouds: dict[str, ReplayServer], services: Services
 ) -> None:
     subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
     with worker(env, "hyperstack"), worker(env, "tensordock"), gateway(env) as (first, _), gateway(env) as (second, _):
         user = pro_user(env, first, "renter")
         offer = cheapest(first, user, "hyperstack")
         cheapest(second, user, "hyperstack")
+        start = asyncio.run(end_offsets(services.kafka_bootstrap, RENTAL_EVENTS))
         headers = {**user, "Idempotency-Key": "once"}
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             answers = list(
@@ -197,6 +213,8 @@ def test_one_key_rents_once_across_two_gateways_and_a_crash_is_reconciled(
         status, ended = call(f"{second}/api/v2/rentals/{rental_id}", "DELETE", headers=user)
         assert status == 200 and ended["state"] == "terminated" and ended["final_cost"] is not None
         assert live(clouds["hyperstack"]) == []
+        expected = ["requested", "provisioning", "running", "terminating", "terminated"]
+        assert announced_states(services, start, rental_id, 5) == expected, "both gateways relay; one order"
 
         stranger = pro_user(env, second, "stranger")
         assert call(f"{first}/api/v2/rentals/{rental_id}", headers=stranger)[0] == 404
@@ -339,18 +357,9 @@ def test_events_written_while_kafka_is_away_arrive_once_and_in_order_when_it_ret
                 ending.result(timeout=90)
         wait_for(lambda: state() == "terminated", timeout=120)
         expected = ["requested", "provisioning", "running", "terminating", "terminated"]
-
-        def announced() -> list[dict[str, Any]] | None:
-            records = asyncio.run(read_since(services.kafka_bootstrap, start))
-            mine = [json.loads(value) for key, value in records if key == rental["id"]]
-            return mine if len(mine) >= len(expected) else None
-
-        events = wait_for(announced, timeout=60)
-        time.sleep(2)  # a duplicate would land now
-        events = announced() or events
-        assert [e["state"] for e in events] == expected, "each transition once, in order"
-        sequences = [e["sequence"] for e in events]
-        assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
+        announced_states(services, start, rental["id"], len(expected))
+        time.sleep(2)  # a repeat would land now
+        assert announced_states(services, start, rental["id"], len(expected)) == expected, "each once, in order"
         assert live(clouds["tensordock"]) == []
         wait_for(lambda: stream.rental_states(rental["id"]) == expected or None, timeout=30)
         time.sleep(1)
