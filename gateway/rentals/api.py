@@ -88,7 +88,9 @@ async def provision_answer(rental: Rental, created: bool) -> Status[dict[str, An
     return Status(201 if created else 200, rental_json(rental))
 
 
-@router.get("/budget", response={200: BudgetOut, **RESPONSES}, summary="Your rental budget and what you spend")
+@router.get(
+    "/budget", response={200: BudgetOut, 401: Error, 403: Error}, summary="Your rental budget and what you spend"
+)
 async def get_rental_budget(request: HttpRequest) -> dict[str, Any]:
     """Your own limits on renting (per hour and in total; null is no limit), with what your rentals
     cost per hour now and have cost in all."""
@@ -97,7 +99,7 @@ async def get_rental_budget(request: HttpRequest) -> dict[str, Any]:
     return await budget_json(identity.user_id)
 
 
-@router.put("/budget", response={200: BudgetOut, **RESPONSES}, summary="Set your rental budget")
+@router.put("/budget", response={200: BudgetOut, 401: Error, 403: Error, 422: Error}, summary="Set your rental budget")
 async def set_rental_budget(request: HttpRequest, body: BudgetBody) -> dict[str, Any]:
     """Set your limits on renting: a provision (or scale) that would take your live rentals past
     the budget per hour, or that comes once your rentals have cost the total, is a 402 naming why,
