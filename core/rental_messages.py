@@ -20,6 +20,7 @@ import orjson
 
 from gpubroker.core.events import load_envelope
 from gpubroker.core.renting import Instance, InstanceState, Refusal, RefusalKind, RentalRequest
+from gpubroker.core.secrets import PLATFORM_CREDENTIALS, credentials_user
 
 RENTAL_COMMANDS = "gpubroker.rental-commands"
 RENTAL_RESULTS = "gpubroker.rental-results"
@@ -38,7 +39,8 @@ ACTIONS = ("provision", "status", "scale", "terminate", "instances")
 @dataclass(frozen=True)
 class RentalCommand:
     """Ask ``provider``'s worker to act. ``rental_id`` is empty for ``instances`` (a listing for
-    the reconciler, answered under ``command_id``)."""
+    the reconciler, answered under ``command_id``). ``credentials`` says whose account to act
+    on: ``platform`` or ``user:<user id>`` (a reference, never the values)."""
 
     command_id: str
     provider: str
@@ -47,6 +49,7 @@ class RentalCommand:
     request: RentalRequest | None = None
     instance_id: str = ""
     gpu_count: int = 0
+    credentials: str = PLATFORM_CREDENTIALS
 
     def encode(self) -> bytes:
         data = asdict(self)
@@ -69,6 +72,7 @@ class RentalCommand:
                 request=RentalRequest(**request) if isinstance(request, dict) else None,
                 instance_id=str(data.get("instance_id", "")),
                 gpu_count=int(data.get("gpu_count", 0)),
+                credentials=_credentials_ref(data),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"a rental command lacks a field or has a wrong one: {exc}") from None
@@ -80,7 +84,8 @@ class RentalResult:
 
     ``outcome`` is ``ok``, ``refused`` (the provider said no: ``refusal`` says why), ``gone``
     (the provider no longer knows the instance) or ``error`` (the call failed, e.g. the provider
-    was unreachable: ``error`` says how; the outcome is unknown).
+    was unreachable: ``error`` says how; the outcome is unknown). ``credentials`` is the
+    command's: whose account a listing is of.
     """
 
     command_id: str
@@ -93,6 +98,15 @@ class RentalResult:
     refusal: Refusal | None = None
     error: str = ""
     at: str = ""
+    credentials: str = PLATFORM_CREDENTIALS
+
+    @property
+    def why(self) -> str:
+        """Why the call came to nothing, for a rental's ``last_error`` and the logs: the
+        provider's refusal with its kind, or how the call failed."""
+        if self.refusal is not None:
+            return f"refused ({self.refusal.kind.value}): {self.refusal.reason}"
+        return self.error or self.outcome
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -108,6 +122,7 @@ class RentalResult:
                 "refusal": {"kind": self.refusal.kind.value, "reason": self.refusal.reason} if self.refusal else None,
                 "error": self.error,
                 "at": self.at,
+                "credentials": self.credentials,
             }
         )
 
@@ -127,6 +142,7 @@ class RentalResult:
                 refusal=Refusal(RefusalKind(refusal["kind"]), str(refusal["reason"])) if refusal else None,
                 error=str(data.get("error", "")),
                 at=str(data.get("at", "")),
+                credentials=_credentials_ref(data),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"a rental result lacks a field or has a wrong one: {exc}") from None
@@ -135,7 +151,11 @@ class RentalResult:
 @dataclass(frozen=True)
 class RentalEvent:
     """One state change of a rental (SRS B.2 ``{rental_id, user_id, event_type}``, plus what
-    billing needs: the state, the cost so far and, once ended, the final cost)."""
+    billing needs: the state, the cost so far and, once ended, the final cost).
+
+    ``sequence`` grows with every event the gateway writes (its outbox row's id), so a rental's
+    events are in order by it and a reader drops one it has seen (a record can reach the topic
+    twice when a gateway stops between Kafka's acknowledgement and its own commit)."""
 
     rental_id: str
     user_id: int
@@ -144,9 +164,21 @@ class RentalEvent:
     provider: str
     at: datetime
     data: dict[str, Any] = field(default_factory=dict)
+    sequence: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The record as JSON values (decimals as their exact text)."""
+        return orjson.loads(self.encode())  # type: ignore[no-any-return]
 
     def encode(self) -> bytes:
         return orjson.dumps({"schema": EVENT_SCHEMA, **asdict(self), "at": self.at.isoformat()}, default=_decimal_text)
+
+
+def _credentials_ref(data: dict[str, Any]) -> str:
+    """The record's credentials reference, checked (records from before it default to the platform's)."""
+    ref = str(data.get("credentials", PLATFORM_CREDENTIALS))
+    credentials_user(ref)
+    return ref
 
 
 def _decimal_text(value: object) -> str:

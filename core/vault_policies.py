@@ -1,8 +1,9 @@
 """Least-privilege Vault policies for GPUBROKER's processes, generated from the installed plugins.
 
 Each provider's worker gets its own policy (``gpubroker-worker-<provider>``) that can read that
-provider's credentials and nothing else, so a compromised worker cannot read another cloud's
-keys; the gateway gets ``gpubroker-gateway``: its own settings, its JWT key set, webhook signing
+provider's credentials, and users' own credentials for that provider (Enterprise integrations,
+which it rents with), and nothing else, so a compromised worker cannot read another cloud's keys;
+the gateway gets ``gpubroker-gateway``: its own settings, its JWT key set, webhook signing
 secrets and users' provider integrations, and no provider path. The names are also the Vault
 roles the Kubernetes manifests log in with (``workers/manifests.py``), so one set of names holds
 on every deployment. ``apply`` writes the policies, and optionally AppRole roles bound to them,
@@ -63,11 +64,23 @@ def credentials_path(provider: str, mount: str = "secret", prefix: str = "gpubro
     return f"{mount}/{prefix.strip('/')}/{provider}"
 
 
+def integration_path(user_id: int | str, provider: str) -> str:
+    """Where a user's own credentials for ``provider`` are kept (``gateway.models.Integration``);
+    ``user_id`` ``"+"`` is every user's, as a policy path."""
+    return f"{USER_SECRETS}/{user_id}/providers/{provider}"
+
+
 def worker_policy(provider: str, settings: Settings) -> Policy:
-    """Read this provider's credentials; nothing else, not even a listing of the other providers."""
-    data = _data_path(settings.vault_mount, f"{settings.vault_path_prefix.strip('/')}/{provider}")
+    """Read this provider's credentials and users' own credentials for this provider (what it
+    rents with for them); nothing else, not even a listing of the other providers or users."""
+    mount = settings.vault_mount
+    rules: dict[str, tuple[str, ...]] = {
+        _data_path(mount, f"{settings.vault_path_prefix.strip('/')}/{provider}"): ("read",),
+        _data_path(mount, integration_path("+", provider)): ("read",),
+        **SELF_PATHS,
+    }
     return Policy(
-        worker_role(provider), f"{provider}'s worker: its provider's credentials only", {data: ("read",), **SELF_PATHS}
+        worker_role(provider), f"{provider}'s worker: its provider's credentials only, its own and users'", rules
     )
 
 
@@ -82,8 +95,8 @@ def gateway_policy(settings: Settings) -> Policy:
         _data_path(mount, settings.jwt_key_vault_path.strip("/")): ("create", "read", "update"),
         _data_path(mount, f"{WEBHOOK_SECRETS}/+"): ("create", "read", "update"),
         _metadata_path(mount, f"{WEBHOOK_SECRETS}/+"): ("delete",),
-        _data_path(mount, f"{USER_SECRETS}/+/providers/+"): ("create", "read", "update"),
-        _metadata_path(mount, f"{USER_SECRETS}/+/providers/+"): ("delete",),
+        _data_path(mount, integration_path("+", "+")): ("create", "read", "update"),
+        _metadata_path(mount, integration_path("+", "+")): ("delete",),
         **SELF_PATHS,
     }
     purpose = "the gateway: its settings, JWT keys, webhook secrets, users' integrations; no provider's credentials"

@@ -210,7 +210,8 @@ def document(version: str) -> dict[str, Any]:
                 "GET with the list's filters as query parameters. Each event has an `id` (resume with the "
                 "`Last-Event-ID` header or `last_event_id`), an `event` line naming its type and one `data` "
                 "line of JSON. A comment line keeps a quiet stream open; a `gap` event says how many events a "
-                "slow reader lost. `alert` events are the signed-in caller's own."
+                "slow reader lost. `alert` and `rental` events are the signed-in caller's own (`rental` "
+                "whatever the filters)."
             ),
             "servers": [{"$ref": "#/servers/http"}],
             "messages": {
@@ -219,6 +220,7 @@ def document(version: str) -> dict[str, Any]:
             }
             | {
                 "accountNotice": {"$ref": "#/components/messages/accountNotice"},
+                "rentalEvent": {"$ref": "#/components/messages/rentalEvent"},
                 "gap": {"$ref": "#/components/messages/gap"},
             },
         },

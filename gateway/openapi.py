@@ -69,7 +69,13 @@ RETRY_AFTER = {
 }
 ERRORS: dict[int, tuple[str, str, str | None, dict[str, Any]]] = {
     # status: (component name, description, example's field, extra headers)
-    402: ("PaymentRequired", "The provider refused: the balance there is too low (its reason quoted).", None, {}),
+    402: (
+        "PaymentRequired",
+        "Beyond your rental budget (nothing was asked of the provider), or the provider refused for the "
+        "balance there (its reason quoted).",
+        None,
+        {},
+    ),
     400: ("BadRequest", "Malformed: a body that is not JSON, a NUL in the path, over 200 parameters.", None, {}),
     401: ("Unauthorized", "Credentials are missing or not valid.", None, {}),
     403: ("Forbidden", "The caller's plan does not include this; the message names the plan needed.", None, {}),
@@ -79,7 +85,7 @@ ERRORS: dict[int, tuple[str, str, str | None, dict[str, Any]]] = {
     414: ("UriTooLong", "The query string is longer than 8 KiB.", None, {}),
     422: ("Invalid", "An input is not valid; each problem names the field at fault.", "gpu", {}),
     429: ("TooManyRequests", "Over the plan's rate limit.", None, {**RETRY_AFTER, **RATE_HEADERS}),
-    502: ("BadGateway", "The provider failed or refused the platform's credentials (its reason quoted).", None, {}),
+    502: ("BadGateway", "The provider failed or refused the credentials (its reason quoted).", None, {}),
     503: ("Unavailable", "A dependency (database, vault) is away; nothing was changed.", None, RETRY_AFTER),
 }
 EXAMPLE_MESSAGES = {
@@ -164,6 +170,7 @@ REQUEST_EXAMPLES: dict[str, object] = {
     "setUserPlan": {"plan": "pro"},
     "provision": {"offer_id": "3c71f8f0-437b-56b5-94cc-4647b5fe106e", "ssh_public_key": "ssh-ed25519 AAAAC3Nza ada"},
     "scaleRental": {"gpu_count": 4},
+    "setRentalBudget": {"budget_per_hour": 25, "budget_total": 1000},
     "registerAgent": {
         "name": "trainer",
         "budget_per_hour": 40,

@@ -137,6 +137,7 @@ class GatewayRuntime:
         self._tasks.append(asyncio.create_task(fx_tables.use_stored(), name="fx"))
         self._tasks.append(asyncio.create_task(self.rentals.run(), name="rental-results"))
         self._tasks.append(asyncio.create_task(self.rental_feed.run(), name="rental-feed"))
+        self._tasks.append(asyncio.create_task(self.rentals.relay.run(), name="rental-events"))
         self._tasks.append(asyncio.create_task(self.reconciler.run(), name="reconciler"))
         self._tasks.append(asyncio.create_task(self.agent_actions.feed(), name="agent-feed"))
         if self.run_workers:

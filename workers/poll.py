@@ -285,7 +285,7 @@ def check_status(response: Response, provider: str, secrets: tuple[str, ...]) ->
     if status == 429:
         raise ProviderRateLimited(provider, _retry_after(response.headers), f"{where} was rate limited: {excerpt}")
     if status in (401, 403):
-        raise ProviderAuthError(provider, status, f"{where} rejected the credentials")
+        raise ProviderAuthError(provider, status, f"{where} rejected the credentials: {excerpt}")
     raise ProviderHTTPError(provider, status, f"{where}: {excerpt}")
 
 

@@ -5,7 +5,8 @@ the consumer group ``gpubroker-rentals-<provider>``, so each command is carried 
 of that provider. Commands for other providers are skipped. The calls go through a
 ``RentalExecutor`` (``workers.renting``), which holds the money rules; this module only turns
 commands into calls and outcomes into ``RentalResult`` records, keyed like the command so a
-rental's results stay in order.
+rental's results stay in order. Each command names whose credentials to use (the platform's, or
+the renting user's own, read from the vault like the platform's and cached the same way).
 """
 
 from __future__ import annotations
@@ -16,12 +17,21 @@ from datetime import UTC, datetime
 import aiohttp
 
 from gpubroker.core.bus import Bus
-from gpubroker.core.errors import CredentialsUnavailable, ProviderError
+from gpubroker.core.errors import CredentialsUnavailable, ProviderAuthError, ProviderError
 from gpubroker.core.logs import register_secrets
 from gpubroker.core.plugins import RegisteredProvider
+from gpubroker.core.provider import Credentials
 from gpubroker.core.rental_messages import RENTAL_COMMANDS, RENTAL_RESULTS, RentalCommand, RentalResult
-from gpubroker.core.renting import Instance, InstanceNotFound, InstanceState, Refusal, RentalRefused, can_rent
-from gpubroker.core.secrets import SecretStore
+from gpubroker.core.renting import (
+    Instance,
+    InstanceNotFound,
+    InstanceState,
+    Refusal,
+    RefusalKind,
+    RentalRefused,
+    can_rent,
+)
+from gpubroker.core.secrets import SecretStore, credentials_user
 from gpubroker.core.settings import Settings
 from gpubroker.workers.renting import RentalExecutor
 from gpubroker.workers.transport import HttpTransport
@@ -76,13 +86,17 @@ class RentalAgent:
                 outcome,
                 rental_id=command.rental_id,
                 at=datetime.now(UTC).isoformat(),
+                credentials=command.credentials,
                 **fields,  # type: ignore[arg-type]
             )
 
         try:
-            credentials = await self._secrets.credentials(self.info.name)
+            credentials = await self._credentials(command.credentials)
         except CredentialsUnavailable as exc:
             return result("error", error=str(exc))
+        if credentials is None:  # the user removed their integration: nothing can be done on their account
+            reason = f"the user's own {self.info.display_name} credentials are no longer stored"
+            return result("refused", refusal=Refusal(RefusalKind.AUTH, reason))
         register_secrets(credentials.secret_values())
         executor = RentalExecutor(self._adapter, transport, credentials)
         try:
@@ -109,9 +123,18 @@ class RentalAgent:
             return result("gone", error=exc.reason)
         except RentalRefused as exc:
             return result("refused", refusal=Refusal(exc.kind, exc.reason))
+        except ProviderAuthError as exc:  # the provider did not act: a refusal, not an unknown outcome
+            return result("refused", refusal=Refusal(RefusalKind.AUTH, exc.reason))
         except ProviderError as exc:
             log.warning("%s: %s of rental %s failed: %s", self.info.name, command.action, command.rental_id, exc)
             return result("error", error=exc.reason)
+
+    async def _credentials(self, ref: str) -> Credentials | None:
+        """The credentials ``ref`` names: the platform's, or a user's own (None if they have gone)."""
+        user_id = credentials_user(ref)
+        if user_id is None:
+            return await self._secrets.credentials(self.info.name)
+        return await self._secrets.user_credentials(self.info.name, user_id)
 
 
 def _ended(instance_id: str, command: RentalCommand) -> Instance:

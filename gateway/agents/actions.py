@@ -26,7 +26,7 @@ from gpubroker.gateway.catalog.query import OfferQuery, matching, sort_keys
 from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.models import Agent, AgentAction, Rental
 from gpubroker.gateway.realtime.hub import Event, Hub
-from gpubroker.gateway.rentals.reconciler import over_budget
+from gpubroker.gateway.rentals.budgets import over_budget, user_over_budget
 from gpubroker.gateway.rentals.requests import ProvisionBody, ScaleBody, offered_by, provision_offer, rental_json
 from gpubroker.gateway.rentals.service import RentalConflict, Rentals
 from gpubroker.gateway.rentals.states import ENDED, RentalState
@@ -89,6 +89,9 @@ class AgentActions:
             over = await over_budget(agent, now, adding=offered.price_per_hour)
             if over:
                 raise Refused(f"the rental would put the agent over budget: {over}")
+            over = await user_over_budget(agent.user_id, now, adding=offered.price_per_hour)
+            if over:
+                raise Refused(f"the rental would put the agent's user over their rental budget: {over}")
         elif action_type in ("scale", "terminate"):
             rental = await db.run(lambda: Rental.objects.filter(pk=prepared.rental_id, agent=agent).first())
             if rental is None:
@@ -98,6 +101,9 @@ class AgentActions:
                 over = await over_budget(agent, now, adding=more)
                 if over:
                     raise Refused(f"scaling would put the agent over budget: {over}")
+                over = await user_over_budget(agent.user_id, now, adding=more)
+                if over:
+                    raise Refused(f"scaling would put the agent's user over their rental budget: {over}")
         elif action_type in ("query", "decide"):
             for name in prepared.provider or []:
                 in_scope(agent, name, None)

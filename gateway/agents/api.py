@@ -27,11 +27,11 @@ from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.identity.access import Requires, caller_identity
 from gpubroker.gateway.identity.plans import Permission
 from gpubroker.gateway.models import Agent, AgentAction
+from gpubroker.gateway.rentals.requests import Money
 from gpubroker.gateway.runtime import current
 from gpubroker.gateway.schemas import Error
 
 router = Router(tags=["agents"], auth=Requires(Permission.RENTALS, agents_only=True))
-Money = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
 Names = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=50)]
 
 

@@ -6,7 +6,7 @@ from gpubroker.gateway.models.catalog import HealthCheck, PriceObservation, Prov
 from gpubroker.gateway.models.deliveries import WebhookAttempt, WebhookDelivery
 from gpubroker.gateway.models.features import Favorite, Integration, PriceAlert, Webhook
 from gpubroker.gateway.models.orchestration import FxRates, ProviderVerdict
-from gpubroker.gateway.models.rentals import Agent, AgentAction, Lease, Rental
+from gpubroker.gateway.models.rentals import Agent, AgentAction, Lease, Rental, RentalBudget, RentalEventRecord
 
 __all__ = [
     "Agent",
@@ -24,6 +24,8 @@ __all__ = [
     "ProviderVerdict",
     "RefreshToken",
     "Rental",
+    "RentalBudget",
+    "RentalEventRecord",
     "User",
     "Webhook",
     "WebhookAttempt",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from gpubroker.core.vault_policies import integration_path
 from gpubroker.gateway.models.accounts import User
 from gpubroker.gateway.realtime.deliveries import secret_path
 
@@ -61,4 +62,4 @@ class Integration(models.Model):
 
     @property
     def secret_path(self) -> str:
-        return f"gpubroker/users/{self.user_id}/providers/{self.provider}"
+        return integration_path(self.user_id, self.provider)

@@ -1,4 +1,5 @@
-"""Rentals, the agents that may make them, and the leases that elect one reconciler.
+"""Rentals, users' budgets for them, the agents that may make them, and the leases that elect one
+reconciler.
 
 A rental keeps what it was rented at (the offer's price and currency when it was asked for, the
 provider's billing granularity), so its cost never depends on today's catalogue. The cost of a
@@ -18,6 +19,8 @@ from django.db import models
 from gpubroker.gateway.models.accounts import ApiKey, User
 
 COST_PLACES = Decimal("0.000001")
+CREDENTIALS_PLATFORM = "platform"
+CREDENTIALS_USER = "user"
 
 
 class Agent(models.Model):
@@ -36,6 +39,18 @@ class Agent(models.Model):
     allowed_gpu_types = models.JSONField(default=list)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class RentalBudget(models.Model):
+    """A user's own limits on what their rentals may cost (``/api/v2/rentals/budget``); a limit
+    left empty is no limit."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="rental_budget")
+    budget_per_hour = models.DecimalField(max_digits=14, decimal_places=6, null=True)
+    """USD per hour that the user's live rentals may cost together."""
+    budget_total = models.DecimalField(max_digits=14, decimal_places=6, null=True)
+    """USD that the user's rentals may cost in all, ended ones included."""
+    updated_at = models.DateTimeField(auto_now=True)
 
 
 class Rental(models.Model):
@@ -58,6 +73,9 @@ class Rental(models.Model):
     """The instance's price now (the offer's at rent time, per GPU times the GPUs after a scale)."""
     currency = models.CharField(max_length=3, default="USD")
     billing_granularity_s = models.PositiveIntegerField()
+    credentials = models.CharField(max_length=16, default=CREDENTIALS_PLATFORM)
+    """Whose account at the provider the instance is rented on: ``platform`` (the platform's
+    credentials) or ``user`` (the user's own, from their integration)."""
     state = models.CharField(max_length=16, default="requested")
     instance_id = models.CharField(max_length=255, default="")
     failure_kind = models.CharField(max_length=32, default="")
@@ -87,6 +105,13 @@ class Rental(models.Model):
         indexes = [models.Index(fields=["state"]), models.Index(fields=["provider", "state"])]
 
     @property
+    def credentials_ref(self) -> str:
+        """Whose credentials its commands name to the provider's worker (``core.secrets``)."""
+        from gpubroker.core.secrets import PLATFORM_CREDENTIALS, user_credentials_ref
+
+        return user_credentials_ref(self.user_id) if self.credentials == CREDENTIALS_USER else PLATFORM_CREDENTIALS
+
+    @property
     def tag(self) -> str:
         from gpubroker.core.renting import rental_tag
 
@@ -108,6 +133,17 @@ def stretch_cost(price_per_hour: Decimal, granularity_s: int, start: datetime, e
     seconds = max(0.0, (end - start).total_seconds())
     units = math.ceil(seconds / granularity_s - 1e-9) if seconds > 0 else 0
     return (price_per_hour * units * granularity_s / 3600).quantize(COST_PLACES, ROUND_HALF_EVEN)
+
+
+class RentalEventRecord(models.Model):
+    """A rental event not yet on ``gpubroker.rental-events``: written in the transaction that
+    moved the rental, deleted in the transaction that saw Kafka acknowledge it
+    (``rentals.outbox``). Its id is the event's ``sequence``."""
+
+    id = models.BigAutoField(primary_key=True)
+    rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="unsent_events")
+    event = models.JSONField(help_text="The rental-event/1 record, without its sequence.")
+    created_at = models.DateTimeField(auto_now_add=True)
 
 
 class AgentAction(models.Model):

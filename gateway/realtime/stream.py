@@ -3,8 +3,9 @@ Server-Sent Events.
 
 Each event has an ``id`` (a bus position, the same on every instance) and a type
 (``price_update``, ``availability``, ``offer_added``, ``offer_removed``, ``health_status``,
-``price_alert`` for the market's significant changes and anomalies, and ``alert`` for the signed-in
-caller's own alert rules); a
+``price_alert`` for the market's significant changes and anomalies, ``alert`` for the signed-in
+caller's own alert rules, and ``rental`` for each change to the signed-in caller's own rentals,
+whatever the filters); a
 client that reconnects with ``Last-Event-ID`` first gets every retained event it missed. A
 comment line at each of the hub's heartbeats keeps proxies from closing a quiet stream, and a ``gap``
 event tells a client too slow to keep up how many events it lost, or one resuming from a position
@@ -38,11 +39,13 @@ class StreamParams(params.OfferFilterParams):
 def open_stream(
     request: HttpRequest, hub: Hub, filters: OfferFilters, last_event_id: str | None, owner: int | None
 ) -> StreamingHttpResponse:
-    """``owner``: the signed-in caller's user id, whose own alerts the stream carries too."""
+    """``owner``: the signed-in caller's user id, whose own alerts and rentals the stream carries too."""
 
     def accepts(event: Event) -> bool:
         if event.kind == "market":  # the market's windows have a stream of their own
             return False
+        if event.kind == "rental":  # the caller's own rentals (the hub passes no one else's), whatever the filters
+            return True
         if event.index is None:  # provider health: only the providers asked about, if any
             return not filters.providers or event.provider in filters.providers
         return bool(filters.mask(event.index)[0])

@@ -2,8 +2,11 @@
 
 One gateway instance leads (a lease row renewed every interval; another instance takes over
 when it lapses). Every ``reconcile_interval_s`` the leader asks each renting provider's worker
-for the account's instances; whichever instance receives the listing applies it (the rules are
-conditional updates, so applying one twice changes nothing):
+for the instances of each account rentals are made on: the platform's, and each user's own
+(their credentials) while they have a live rental there and for ``USER_ACCOUNT_WATCH_S`` after
+their last one changed. Whichever instance receives a listing applies it to the rentals made
+with that listing's credentials (the rules are conditional updates, so applying one twice
+changes nothing):
 
 - an instance carrying our tag whose rental is still being provisioned (the gateway crashed, or
   the provider's answer was lost, after the instance was created) is adopted: the rental runs,
@@ -15,7 +18,8 @@ conditional updates, so applying one twice changes nothing):
   the listing;
 - a provisioning rental that never appeared within ``rental_provision_timeout_s`` fails;
 - an agent's rental running past the agent's total budget, or while the agent's running rentals
-  cost more per hour than its hourly budget, is terminated.
+  cost more per hour than its hourly budget, is terminated; so is a user's, against the budget the
+  user set themselves (``rentals.budgets``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
@@ -33,14 +36,20 @@ from django.utils import timezone
 from gpubroker.core.bus import Bus
 from gpubroker.core.rental_messages import RENTAL_COMMANDS, RentalCommand, RentalResult
 from gpubroker.core.renting import InstanceState
+from gpubroker.core.secrets import PLATFORM_CREDENTIALS, credentials_user, user_credentials_ref
 from gpubroker.core.settings import Settings
 from gpubroker.gateway import db
-from gpubroker.gateway.models import Agent, Lease, Rental
+from gpubroker.gateway.models import Agent, Lease, Rental, RentalBudget
+from gpubroker.gateway.models.rentals import CREDENTIALS_PLATFORM, CREDENTIALS_USER
+from gpubroker.gateway.rentals.budgets import over_budget, user_over_budget
 from gpubroker.gateway.rentals.service import RentalConflict, Rentals, result_time
 from gpubroker.gateway.rentals.states import ENDED, LIVE, RentalState
 
 log = logging.getLogger(__name__)
 LEASE = "rental-reconciler"
+USER_ACCOUNT_WATCH_S = 24 * 3600.0
+"""How long after a user's last rental with their own credentials changed their account is still
+listed: an instance created after its rental was given up on is found and ended in that time."""
 
 
 class Reconciler:
@@ -70,9 +79,11 @@ class Reconciler:
         self.leading = await self.acquire()
         if not self.leading:
             return
+        since = timezone.now() - timedelta(seconds=USER_ACCOUNT_WATCH_S)
         for provider in self._rentals.providers:
-            command = RentalCommand(str(uuid.uuid4()), provider, "instances")
-            await self._bus.publish(RENTAL_COMMANDS, f"instances:{provider}", command.encode())
+            for credentials in await db.run(_accounts, provider, since):
+                command = RentalCommand(str(uuid.uuid4()), provider, "instances", credentials=credentials)
+                await self._bus.publish(RENTAL_COMMANDS, f"instances:{provider}:{credentials}", command.encode())
 
     async def acquire(self) -> bool:
         """Take or renew the lease for three intervals; False while another holder has it."""
@@ -86,20 +97,23 @@ class Reconciler:
     async def reconcile(self, listing: RentalResult) -> None:
         """Apply one provider's listing (see the module's docstring)."""
         if listing.outcome != "ok":
-            log.warning("%s: listing instances failed (%s); reconciled next interval", listing.provider, listing.error)
+            log.warning("%s: listing instances failed (%s); reconciled next interval", listing.provider, listing.why)
             return
         listed_at = result_time(listing.at)
+        account = listing.credentials
         tagged = {
             i.rental_id: i
             for i in listing.instances
             if i.rental_id is not None and i.state is not InstanceState.TERMINATED
         }
-        known = {str(r.pk): r for r in await db.run(_known, listing.provider, _uuids(tagged))}
+        known = {str(r.pk): r for r in await db.run(_known, listing.provider, _uuids(tagged), account)}
         for rental_id, instance in tagged.items():
             rental = known.get(rental_id)
             try:
                 if rental is None or rental.state in ENDED:
-                    await self._rentals.end_untracked(listing.provider, instance.instance_id, instance.tag)
+                    await self._rentals.end_untracked(listing.provider, instance.instance_id, instance.tag, account)
+                elif rental.credentials_ref != account:
+                    continue  # two credential sets see one account: the rental's own listing handles it
                 elif rental.state == RentalState.PROVISIONING:
                     await self._rentals.adopt(rental, instance.instance_id, rental.created_at)
                 elif rental.state == RentalState.TERMINATING:
@@ -107,7 +121,7 @@ class Reconciler:
             except RentalConflict:
                 continue
         for rental_id, rental in known.items():
-            if rental_id in tagged or rental.state in ENDED:
+            if rental_id in tagged or rental.state in ENDED or rental.credentials_ref != account:
                 continue
             try:
                 await self._absent(rental, listed_at)
@@ -129,30 +143,25 @@ class Reconciler:
             await self._rentals.fail(rental, "not_created", "the provider never created the instance")
 
     async def _enforce_budgets(self, provider: str, now: datetime) -> None:
+        """End the running rentals of each agent, and each user, renting here past a budget."""
         for agent in await db.run(_agents_renting, provider):
             over = await over_budget(agent, now)
-            if not over:
+            if over:
+                await self._end_running(Rental.objects.filter(agent=agent), f"agent {agent.pk} is over budget ({over})")
+        for user_id in await db.run(_budgeted_users_renting, provider):
+            over = await user_over_budget(user_id, now)
+            if over:
+                await self._end_running(
+                    Rental.objects.filter(user_id=user_id), f"user {user_id} is over budget ({over})"
+                )
+
+    async def _end_running(self, rentals: QuerySet[Rental], why: str) -> None:
+        for rental in await db.run(_rows, rentals.filter(state=RentalState.RUNNING)):
+            log.warning("%s: ending rental %s", why, rental.pk)
+            try:
+                await self._rentals.terminate(rental)
+            except RentalConflict:
                 continue
-            for rental in await db.run(_rows, Rental.objects.filter(agent=agent, state=RentalState.RUNNING)):
-                log.warning("agent %s is over budget (%s): ending rental %s", agent.pk, over, rental.pk)
-                try:
-                    await self._rentals.terminate(rental)
-                except RentalConflict:
-                    continue
-
-
-async def over_budget(agent: Agent, now: datetime, *, adding: Decimal = Decimal(0)) -> str | None:
-    """Why ``agent`` is (or, running ``adding`` more per hour, would be) over its budgets, or None."""
-    hourly, total = Decimal(0), Decimal(0)
-    for rental in await db.run(_rows, Rental.objects.filter(agent=agent)):
-        total += rental.final_cost if rental.final_cost is not None else rental.cost_at(now)
-        if rental.state in (RentalState.REQUESTED, RentalState.PROVISIONING, RentalState.RUNNING):
-            hourly += rental.price_per_hour
-    if hourly + adding > agent.budget_per_hour:
-        return f"its rentals would cost {hourly + adding} USD per hour, over its budget of {agent.budget_per_hour}"
-    if total >= agent.budget_total:
-        return f"its rentals have cost {total} USD, its whole budget of {agent.budget_total}"
-    return None
 
 
 def _lease(holder: str, now: datetime, until: datetime) -> bool:
@@ -169,14 +178,36 @@ def _lease(holder: str, now: datetime, until: datetime) -> bool:
     return True
 
 
-def _known(provider: str, tagged: list[uuid.UUID]) -> list[Rental]:
-    live = Q(state__in=[s.value for s in LIVE]) | Q(pk__in=tagged)
+def _accounts(provider: str, since: datetime) -> list[str]:
+    """The credential sets to list ``provider``'s instances with: the platform's, and each user's
+    own that has a live rental there or had one until ``since``."""
+    users = (
+        Rental.objects.filter(provider=provider, credentials=CREDENTIALS_USER)
+        .filter(Q(state__in=[s.value for s in LIVE]) | Q(updated_at__gte=since))
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    return [PLATFORM_CREDENTIALS, *(user_credentials_ref(user_id) for user_id in sorted(users))]
+
+
+def _known(provider: str, tagged: list[uuid.UUID], account: str) -> list[Rental]:
+    """The rentals a listing of ``account`` speaks of: those its tagged instances name, and the
+    live ones made with its credentials (only those can be missing from it)."""
+    user_id = credentials_user(account)
+    mine = Q(credentials=CREDENTIALS_PLATFORM) if user_id is None else Q(credentials=CREDENTIALS_USER, user_id=user_id)
+    live = (Q(state__in=[s.value for s in LIVE]) & mine) | Q(pk__in=tagged)
     return list(Rental.objects.filter(Q(provider=provider), live))
 
 
 def _agents_renting(provider: str) -> list[Agent]:
     running = Rental.objects.filter(provider=provider, state=RentalState.RUNNING, agent__isnull=False)
     return list(Agent.objects.filter(pk__in=running.values("agent_id")))
+
+
+def _budgeted_users_renting(provider: str) -> list[int]:
+    running = Rental.objects.filter(provider=provider, state=RentalState.RUNNING)
+    budgeted = RentalBudget.objects.filter(user_id__in=running.values("user_id"))
+    return list(budgeted.values_list("user_id", flat=True))
 
 
 def _rows(query: QuerySet[Rental]) -> list[Rental]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from django.utils import timezone
@@ -14,6 +15,7 @@ from gpubroker.core.prices import Price
 from gpubroker.gateway.catalog.store import Catalog
 from gpubroker.gateway.errors import ApiError
 from gpubroker.gateway.models import Rental
+from gpubroker.gateway.rentals.budgets import user_over_budget
 from gpubroker.gateway.rentals.service import Offered, Rentals
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -29,6 +31,29 @@ class ProvisionBody(Schema):
         dict[str, Annotated[str, Field(max_length=255)]],
         Field(max_length=10, description="What the provider needs beyond these (see docs/rentals.md)."),
     ] = Field(default_factory=dict)
+
+
+Money = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=6)]
+"""A budget in USD: more than nothing, to the micro-dollar."""
+
+
+class BudgetBody(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    budget_per_hour: Money | None = Field(
+        None, description="USD per hour your live rentals may cost together; null: no limit."
+    )
+    budget_total: Money | None = Field(
+        None, description="USD your rentals may cost in all, ended ones included; null: no limit."
+    )
+
+
+class BudgetOut(Schema):
+    budget_per_hour: Price | None
+    budget_total: Price | None
+    spent_per_hour: Price = Field(description="What your live rentals cost per hour together, now.")
+    spent_total: Price = Field(description="What your rentals have cost in all so far.")
+    updated_at: datetime | None = Field(description="When the budget was last set; null if never.")
 
 
 class ScaleBody(Schema):
@@ -55,6 +80,10 @@ class RentalOut(Schema):
     price_per_hour: Price = Field(description="The instance's price, fixed when it was rented (per GPU after a scale).")
     currency: str
     billing_granularity_s: int
+    credentials: str = Field(
+        description="Whose account at the provider it is rented on: platform (the broker's) or user (your own "
+        "credentials, from your integration for the provider: Enterprise)."
+    )
     cost: Price = Field(description="What it has cost so far (in full units of the provider's billing granularity).")
     final_cost: Price | None
     failure: Failure | None
@@ -79,6 +108,7 @@ def rental_json(rental: Rental, now: datetime | None = None) -> dict[str, Any]:
         "price_per_hour": rental.price_per_hour,
         "currency": rental.currency,
         "billing_granularity_s": rental.billing_granularity_s,
+        "credentials": rental.credentials,
         "cost": rental.cost_at(now or timezone.now()),
         "final_cost": rental.final_cost,
         "failure": {"kind": rental.failure_kind, "reason": rental.failure_reason} if rental.failure_kind else None,
@@ -99,8 +129,11 @@ async def provision_offer(
     key: str | None,
     agent_id: uuid.UUID | None,
 ) -> tuple[Rental, bool]:
-    """Check the offer can be rented, then record and send the provision (or find the earlier one)."""
+    """Check the offer can be rented within the user's budget, then record and send the provision
+    (or find the earlier one: a retry with a used key is never refused for the budget)."""
     offered = offered_by(rentals, catalog, body.offer_id)
+    if key is None or not await Rental.objects.filter(user_id=user_id, idempotency_key=key).aexists():
+        await within_budget(user_id, offered.price_per_hour, "the rental")
     rental, created = await rentals.provision(
         user_id=user_id,
         offered=offered,
@@ -113,6 +146,14 @@ async def provision_offer(
     if not created and rental.offer_id != body.offer_id:
         raise ApiError(409, IDEMPOTENCY_HEADER, f"this key was used for rental {rental.pk} of offer {rental.offer_id}")
     return rental, created
+
+
+async def within_budget(user_id: int, adding: Decimal, what: str) -> None:
+    """A 402 naming why, when ``what`` (costing ``adding`` more per hour) would take the user past
+    the rental budget they set; nothing is asked of any provider then."""
+    over = await user_over_budget(user_id, timezone.now(), adding=adding)
+    if over:
+        raise ApiError(402, None, f"{what} would put you over your rental budget: {over}")
 
 
 def offered_by(rentals: Rentals, catalog: Catalog, offer_id: str) -> Offered:

@@ -7,7 +7,10 @@ between gateway instances: a provision is
 one row, made unique per user by its ``Idempotency-Key`` (a unique constraint, so two instances
 racing on the same key record one rental and send one command); a state moves only by a
 conditional update from the state it was read in, so two instances applying results never move
-it twice. Each move is announced as a ``RentalEvent`` on ``gpubroker.rental-events``.
+it twice. Each move's ``RentalEvent`` is written in the same transaction (``rentals.outbox``)
+and relayed from there to ``gpubroker.rental-events``, so no move goes unannounced. A rental
+is made with its user's own provider credentials when their plan has integrations and they stored
+some for the provider, else with the platform's; every command names which (by reference).
 
 A worker's result can arrive at any gateway instance (they share the results' consumer group);
 the instance that took the request waits by reading the row.
@@ -16,6 +19,7 @@ the instance that took the request waits by reading the row.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import uuid
 from dataclasses import dataclass
@@ -23,14 +27,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gpubroker.core.bus import Bus
 from gpubroker.core.plugins import RegisteredProvider, load_providers
 from gpubroker.core.rental_messages import (
     RENTAL_COMMANDS,
-    RENTAL_EVENTS,
     RENTAL_RESULTS,
     RentalCommand,
     RentalEvent,
@@ -39,7 +42,10 @@ from gpubroker.core.rental_messages import (
 from gpubroker.core.renting import RefusalKind, RentalRequest, can_rent
 from gpubroker.core.settings import Settings
 from gpubroker.gateway import db
-from gpubroker.gateway.models import Rental
+from gpubroker.gateway.identity.plans import PERMISSIONS, Permission, Plan
+from gpubroker.gateway.models import Integration, Rental, User
+from gpubroker.gateway.models.rentals import CREDENTIALS_PLATFORM, CREDENTIALS_USER
+from gpubroker.gateway.rentals import outbox
 from gpubroker.gateway.rentals.states import ENDED, RentalState, check
 
 log = logging.getLogger(__name__)
@@ -73,6 +79,8 @@ class Rentals:
         self._settings = settings
         self._providers: dict[str, RegisteredProvider] | None = None
         self._wait_s = wait_s
+        self.relay = outbox.EventRelay(bus)
+        """Takes each move's event from the database to ``gpubroker.rental-events`` (run by the runtime)."""
         self.on_instances: Any = None
         """Where listings for the reconciler go (set by the reconciler)."""
 
@@ -102,7 +110,8 @@ class Rentals:
         provider = self.providers[offered.provider]
         try:
             rental = await db.run(
-                Rental.objects.create,
+                _create_announced,
+                credentials=await db.run(credentials_for, user_id, offered.provider),
                 user_id=user_id,
                 agent_id=agent_id,
                 idempotency_key=key,
@@ -121,7 +130,7 @@ class Rentals:
             )
         except IntegrityError:
             return await db.run(Rental.objects.get, user_id=user_id, idempotency_key=key), False
-        await self._announce(rental, "requested")
+        self.relay.wake()
         await self._move(rental, RentalState.PROVISIONING)
         await self._command(rental, "provision")
         return rental, True
@@ -216,33 +225,31 @@ class Rentals:
                     failure_reason=result.refusal.reason,
                 )
         else:  # unknown outcome: the instance may exist; the reconciler finds it by its tag
-            await self._set(rental, last_error=result.error or result.outcome)
+            await self._set(rental, last_error=result.why)
 
     async def _scaled(self, rental: Rental, result: RentalResult, at: datetime) -> None:
         if result.outcome != "ok" or result.instance is None or rental.state != RentalState.RUNNING:
-            reason = result.refusal.reason if result.refusal is not None else result.error or result.outcome
-            await self._set(rental, pending_gpu_count=None, last_error=f"scale failed: {reason}")
+            await self._set(rental, pending_gpu_count=None, last_error=f"scale failed: {result.why}")
             return
         gpu_count = result.instance.gpu_count or rental.pending_gpu_count or rental.gpu_count
         per_gpu = rental.price_per_hour / rental.gpu_count
         billed = rental.cost_at(at)
         await self._set(
             rental,
+            event_type="scaled",
             gpu_count=gpu_count,
             pending_gpu_count=None,
             price_per_hour=(per_gpu * gpu_count).quantize(Decimal("0.000001")),
             billed_before=billed,
             stretch_started_at=at,
         )
-        await self._announce(rental, "scaled")
 
     async def _terminated(self, rental: Rental, result: RentalResult, at: datetime) -> None:
         if result.outcome in ("ok", "gone"):
             if rental.state in (RentalState.TERMINATING, RentalState.RUNNING):
                 await self.close(rental, at, "terminated")
         else:
-            reason = result.refusal.reason if result.refusal is not None else result.error
-            await self._set(rental, last_error=f"terminate failed: {reason}")
+            await self._set(rental, last_error=f"terminate failed: {result.why}")
 
     # Moves the reconciler shares
 
@@ -271,28 +278,31 @@ class Rentals:
     async def command(self, rental: Rental, action: str, **fields: Any) -> None:
         await self._command(rental, action, **fields)
 
-    async def end_untracked(self, provider: str, instance_id: str, tag: str | None) -> None:
-        """End an instance carrying our tag that no live rental owns."""
-        command = RentalCommand(str(uuid.uuid4()), provider, "terminate", instance_id=instance_id)
+    async def end_untracked(self, provider: str, instance_id: str, tag: str | None, credentials: str) -> None:
+        """End an instance carrying our tag that no live rental owns, on the account ``credentials``
+        listed it in."""
+        command = RentalCommand(
+            str(uuid.uuid4()), provider, "terminate", instance_id=instance_id, credentials=credentials
+        )
         await self._bus.publish(RENTAL_COMMANDS, instance_id, command.encode())
         log.warning("%s: ending instance %s (tag %s): no live rental owns it", provider, instance_id, tag)
 
     # Internals
 
     async def _move(self, rental: Rental, new: RentalState, *, event_type: str | None = None, **fields: Any) -> None:
+        """Move the rental to ``new`` from the state it was read in, and record its event, in one
+        transaction; ``RentalConflict`` when it moved meanwhile."""
         check(rental.state, new)
-        moved = await db.run(_update, rental.pk, rental.state, state=new.value, **fields)
+        moved = await db.run(_apply, rental, rental.state, {"state": new.value, **fields}, event_type or new.value)
         if not moved:
             raise RentalConflict(f"rental {rental.pk} is no longer {rental.state}")
-        rental.state = new.value
-        for name, value in fields.items():
-            setattr(rental, name, value)
-        await self._announce(rental, event_type or new.value)
+        self.relay.wake()
 
-    async def _set(self, rental: Rental, **fields: Any) -> None:
-        await db.run(_update, rental.pk, None, **fields)
-        for name, value in fields.items():
-            setattr(rental, name, value)
+    async def _set(self, rental: Rental, *, event_type: str | None = None, **fields: Any) -> None:
+        """Change the rental's fields whatever its state (and record ``event_type``, if given, with them)."""
+        await db.run(_apply, rental, None, fields, event_type)
+        if event_type is not None:
+            self.relay.wake()
 
     async def _command(self, rental: Rental, action: str, **fields: Any) -> None:
         request = RentalRequest(
@@ -312,23 +322,60 @@ class Rentals:
             request=request,
             instance_id=fields.get("instance_id", rental.instance_id),
             gpu_count=fields.get("gpu_count", 0),
+            credentials=rental.credentials_ref,
         )
         await self._bus.publish(RENTAL_COMMANDS, str(rental.pk), command.encode())
 
-    async def _announce(self, rental: Rental, event_type: str) -> None:
-        now = timezone.now()
-        data: dict[str, Any] = {
-            "instance_id": rental.instance_id or None,
-            "gpu_count": rental.gpu_count,
-            "price_per_hour": rental.price_per_hour,
-            "currency": rental.currency,
-            "cost": rental.cost_at(now),
-            "final_cost": rental.final_cost,
-        }
-        if rental.failure_kind:
-            data["failure"] = {"kind": rental.failure_kind, "reason": rental.failure_reason}
-        event = RentalEvent(str(rental.pk), rental.user_id, event_type, rental.state, rental.provider, now, data)
-        await self._bus.publish(RENTAL_EVENTS, str(rental.pk), event.encode())
+
+def _event(rental: Rental, event_type: str) -> RentalEvent:
+    """The rental's event as it is now (cost so far, final cost once ended)."""
+    now = timezone.now()
+    data: dict[str, Any] = {
+        "instance_id": rental.instance_id or None,
+        "gpu_count": rental.gpu_count,
+        "price_per_hour": rental.price_per_hour,
+        "currency": rental.currency,
+        "cost": rental.cost_at(now),
+        "final_cost": rental.final_cost,
+    }
+    if rental.failure_kind:
+        data["failure"] = {"kind": rental.failure_kind, "reason": rental.failure_reason}
+    return RentalEvent(str(rental.pk), rental.user_id, event_type, rental.state, rental.provider, now, data)
+
+
+def _create_announced(**fields: Any) -> Rental:
+    """Record a new rental and its ``requested`` event together."""
+    with transaction.atomic():
+        rental = Rental.objects.create(**fields)
+        outbox.record(_event(rental, "requested"))
+    return rental
+
+
+def _apply(rental: Rental, expected: str | None, changes: dict[str, Any], event_type: str | None) -> bool:
+    """Update the rental (only from state ``expected``, when given) and record its event in one
+    transaction; the row is updated first, so a rental's events are written in the order of its
+    moves. ``rental`` takes the changes when they were made."""
+    after = copy.copy(rental)
+    for name, value in changes.items():
+        setattr(after, name, value)
+    with transaction.atomic():
+        if not _update(rental.pk, expected, **changes):
+            return False
+        if event_type is not None:
+            outbox.record(_event(after, event_type))
+    for name, value in changes.items():
+        setattr(rental, name, value)
+    return True
+
+
+def credentials_for(user_id: int, provider: str) -> str:
+    """Whose credentials a new rental of ``user_id`` on ``provider`` uses: the user's own when
+    their plan has integrations and they stored some for the provider, else the platform's."""
+    plan = User.objects.filter(pk=user_id).values_list("plan", flat=True).first()
+    own = plan is not None and Permission.INTEGRATIONS in PERMISSIONS[Plan(plan)]
+    if own and Integration.objects.filter(user_id=user_id, provider=provider).exists():
+        return CREDENTIALS_USER
+    return CREDENTIALS_PLATFORM
 
 
 def _find(rental_id: str) -> Rental | None:
@@ -338,6 +385,7 @@ def _find(rental_id: str) -> Rental | None:
 def _update(rental_id: uuid.UUID, expected: str | None, **fields: Any) -> int:
     """Update a rental (only if it is still in state ``expected``, when given); how many rows changed."""
     rows = Rental.objects.filter(pk=rental_id)
+    fields = {"updated_at": timezone.now(), **fields}  # a queryset's update does not set auto_now fields
     return rows.filter(state=expected).update(**fields) if expected is not None else rows.update(**fields)
 
 

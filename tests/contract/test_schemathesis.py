@@ -31,8 +31,8 @@ PLANS = {  # plan: how fast to send (None: as fast as it goes, into its rate lim
 }
 UNSEEN_HERE = {"503", "402", "502"}
 """Statuses no run here can see: 503 needs a dependency away (the recovery tests make those); 402
-and 502 are a provider refusing a rental, which needs its worker and emulator (the renting tests
-make the 402s)."""
+and 502 are a provider refusing a rental (its balance, its credentials), which needs its worker and
+emulator (tests/gateway/renting and tests/integration/test_rentals_cluster.py make both)."""
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 

@@ -39,11 +39,26 @@ def granted(rules: dict[str, tuple[str, ...]], path: str) -> set[str]:
 
 
 def test_a_worker_may_read_its_own_providers_credentials_and_nothing_else() -> None:
+    from gpubroker.gateway.models import Integration
+
     policy = worker_policy("lambda_labs", Settings())
     assert policy.name == "gpubroker-worker-lambda-labs"
-    assert policy.rules == {"secret/data/gpubroker/providers/lambda_labs": ("read",), **SELF}
-    assert granted(policy.rules, "secret/data/gpubroker/providers/vastai") == set()
-    assert granted(policy.rules, "secret/metadata/gpubroker/providers/lambda_labs") == set()
+    assert policy.rules == {
+        "secret/data/gpubroker/providers/lambda_labs": ("read",),
+        "secret/data/gpubroker/users/+/providers/lambda_labs": ("read",),
+        **SELF,
+    }
+    users_own = Integration(user_id=3, provider="lambda_labs").secret_path
+    assert granted(policy.rules, f"secret/data/{users_own}") == {"read"}
+    for denied in (
+        "secret/data/gpubroker/providers/vastai",
+        "secret/metadata/gpubroker/providers/lambda_labs",
+        f"secret/metadata/{users_own}",
+        "secret/data/gpubroker/users/3/providers/vastai",
+        "secret/data/gpubroker/users/3/providers/lambda_labs/extra",
+        "secret/data/gpubroker/users/3/other/lambda_labs",
+    ):
+        assert granted(policy.rules, denied) == set(), denied
     assert 'path "secret/data/gpubroker/providers/lambda_labs" {\n  capabilities = ["read"]\n}' in policy.hcl()
 
 

@@ -20,7 +20,13 @@ from gpubroker.core.plugins import load_providers
 from gpubroker.core.secrets import VaultSecretStore
 from gpubroker.core.settings import Settings
 from gpubroker.core.vault import VaultKV
-from gpubroker.core.vault_policies import GATEWAY_ROLE, gateway_policy, worker_policy, worker_role
+from gpubroker.core.vault_policies import (
+    GATEWAY_ROLE,
+    gateway_policy,
+    integration_path,
+    worker_policy,
+    worker_role,
+)
 from tests.conftest import SERVICES_SCRIPT
 from tests.integration.conftest import SecureVault
 
@@ -82,6 +88,37 @@ async def test_a_worker_reads_its_own_providers_credentials_and_is_refused_anoth
     assert status_of(secure_vault, token, "GET", "secret/data/gpubroker/auth/jwt-keys") == 403
 
 
+async def test_a_worker_reads_its_providers_users_own_credentials_and_no_others(secure_vault: SecureVault) -> None:
+    """Renting with a user's integration: the worker of a provider reads what users stored for that
+    provider (the gateway wrote it), and nothing users stored for another provider."""
+    user = secrets.randbelow(10**9)
+    root = secure_vault.root()
+    own = {"api_key": f"user-{secrets.token_hex(8)}"}
+    for provider in ("vastai", "runpod"):
+        root.secrets.kv.v2.create_or_update_secret(
+            path=integration_path(user, provider), secret=own, mount_point="secret"
+        )
+    role_id, secret_id = secure_vault.approle(worker_role("vastai"))
+    store = VaultSecretStore(secure_vault.addr, role_id=role_id, secret_id=secret_id, ca_cert=secure_vault.ca_cert)
+    assert dict(await store.user_credentials("vastai", user) or {}) == own
+    assert await store.user_credentials("vastai", user + 1) is None  # this user stored none
+    with pytest.raises(CredentialsUnavailable, match=f"Vault refused and no cached credentials for user {user}'s"):
+        await store.user_credentials("runpod", user)
+
+    kv = worker_kv(secure_vault, "vastai")
+    kv.keep_token_alive()
+    token = kv.client.token
+    assert status_of(secure_vault, token, "GET", f"secret/data/gpubroker/users/{user}/providers/vastai") == 200
+    assert status_of(secure_vault, token, "GET", f"secret/data/gpubroker/users/{user}/providers/runpod") == 403
+    assert status_of(secure_vault, token, "POST", f"secret/data/gpubroker/users/{user}/providers/vastai") == 403
+    assert status_of(secure_vault, token, "DELETE", f"secret/metadata/gpubroker/users/{user}/providers/vastai") == 403
+    assert status_of(secure_vault, token, "LIST", f"secret/metadata/gpubroker/users/{user}/providers") == 403
+    assert status_of(secure_vault, token, "LIST", "secret/metadata/gpubroker/users") == 403
+    assert status_of(secure_vault, token, "GET", f"secret/data/gpubroker/users/{user}/providers/vastai/x") == 403
+    for provider in ("vastai", "runpod"):
+        root.secrets.kv.v2.delete_metadata_and_all_versions(path=integration_path(user, provider), mount_point="secret")
+
+
 async def test_the_gateway_keeps_its_own_secrets_and_reads_no_providers(secure_vault: SecureVault) -> None:
     from gpubroker.gateway.realtime.deliveries import secret_path
 
@@ -92,7 +129,7 @@ async def test_the_gateway_keeps_its_own_secrets_and_reads_no_providers(secure_v
     for path in (
         Settings().jwt_key_vault_path,
         secret_path(secrets.randbelow(10**9)),
-        f"gpubroker/users/{user}/providers/vastai",  # gateway.models.Integration.secret_path
+        integration_path(user, "vastai"),  # gateway.models.Integration.secret_path
     ):
         await kv.write(path, {"value": "v1"})
         await kv.write(path, {"value": "v2"})

@@ -4,6 +4,7 @@ ownership, costs against the provider's bill, and the reconciler."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from decimal import Decimal
 
@@ -62,21 +63,43 @@ async def test_the_same_key_rents_once_even_concurrently(renting: GatewayRuntime
 
 
 @pytest.mark.parametrize(
-    ("fault", "status", "words"),
-    [("out_of_capacity", 409, "no capacity"), ("insufficient_balance", 402, "insufficient balance")],
+    ("fault", "kind", "status", "words"),
+    [
+        ("out_of_capacity", "out_of_capacity", 409, "no capacity"),
+        ("insufficient_balance", "insufficient_balance", 402, "insufficient balance"),
+        ("auth_failure", "auth", 502, "invalid API key"),
+    ],
 )
 async def test_provider_refusals_are_clear_errors(
-    renting: GatewayRuntime, clouds: Clouds, fault: str, status: int, words: str
+    renting: GatewayRuntime, clouds: Clouds, fault: str, kind: str, status: int, words: str
 ) -> None:
     client, _ = await user_client(renting)
     setattr(clouds.cloud("vastai").faults, fault, True)
     answer = await client.post("/api/v2/rentals/provision", {"offer_id": offer_of(renting, clouds, "vastai")})
     message = answer.json()["detail"][0]["message"]
-    assert answer.status_code == status and "vastai" in message and fault in message, message
+    assert answer.status_code == status and "vastai" in message and f"({kind})" in message, message
     (rental,) = [r async for r in Rental.objects.all()]
-    assert rental.state == RentalState.FAILED and rental.failure_kind == fault and rental.final_cost == 0
+    assert rental.state == RentalState.FAILED and rental.failure_kind == kind and rental.final_cost == 0
     assert clouds.cloud("vastai").instances() == []
     assert words in rental.failure_reason and words in message, "the provider's own reason is named"
+
+
+async def test_a_terminate_refused_for_the_credentials_says_why_and_can_be_asked_again(
+    renting: GatewayRuntime, clouds: Clouds
+) -> None:
+    client, _ = await user_client(renting)
+    made = await client.post("/api/v2/rentals/provision", {"offer_id": offer_of(renting, clouds, "vastai")})
+    assert made.status_code == 201, made.content
+    cloud = clouds.cloud("vastai")
+    cloud.faults.auth_failure = True
+    refused = await client.delete(f"/api/v2/rentals/{made.json()['id']}")
+    assert refused.status_code == 202 and refused.json()["state"] == "terminating"
+    last_error = refused.json()["last_error"]
+    assert last_error.startswith("terminate failed: refused (auth)") and "invalid API key" in last_error, last_error
+    assert len(cloud.live()) == 1, "the provider did not act"
+    cloud.faults.auth_failure = False
+    ended = await client.delete(f"/api/v2/rentals/{made.json()['id']}")
+    assert ended.status_code == 200 and ended.json()["state"] == "terminated" and cloud.live() == []
 
 
 async def test_only_the_owner_sees_and_touches_a_rental_and_renting_needs_pro(
@@ -123,3 +146,31 @@ async def test_every_transition_is_an_event_and_reaches_the_owner(renting: Gatew
         if "terminated" in seen:
             break
     assert seen == ["requested", "provisioning", "running", "terminating", "terminated"]
+
+
+async def test_rental_events_reach_the_owners_event_stream_whatever_its_filters(
+    renting: GatewayRuntime, clouds: Clouds
+) -> None:
+    from tests.gateway.test_identity import with_key
+    from tests.gateway.test_stream import EventStream
+
+    owner, _ = await user_client(renting)
+    stranger, _ = await user_client(renting)
+    query = b"provider=lambdalabs"  # offers of another provider: the owner's rentals come all the same
+    async with (
+        EventStream(renting, query, with_key(owner.headers["x-api-key"])) as mine,
+        EventStream(renting, b"", with_key(stranger.headers["x-api-key"])) as theirs,
+    ):
+        made = await owner.post("/api/v2/rentals/provision", {"offer_id": offer_of(renting, clouds, "vastai")})
+        await owner.delete(f"/api/v2/rentals/{made.json()['id']}")
+        seen: list[str] = []
+        while "terminated" not in seen:
+            frame = await mine.next_event()
+            if frame["event"] == "rental":
+                data = orjson.loads(frame["data"])
+                assert data["rental_id"] == made.json()["id"] and "user_id" not in data
+                seen.append(data["state"])
+        assert seen == ["requested", "provisioning", "running", "terminating", "terminated"]
+        with contextlib.suppress(TimeoutError):
+            while True:
+                assert (await theirs.next_event(timeout_s=0.5))["event"] != "rental", "nobody else's rentals"
