@@ -1,7 +1,8 @@
 """The web page at ``/`` in headless Chromium against a running embedded gateway
 (``replayed_gateway``: plans enforced, Vast.ai live from a replay server polled every second,
-Lambda degraded on its snapshot): first load within 150 KB and 1 s, filters, re-ranking as a
-slider moves, a live price change, the degraded provider, keyboard, labels and a phone's width."""
+Lambda degraded on its snapshot): first load within 150 KB (its time is bench/page_load.py's),
+filters, re-ranking as a slider moves, a live price change, the degraded provider, keyboard,
+labels and a phone's width."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from tests.embedded import Embedded, change_price, copy_recordings, replayed_gat
 from tests.page.browser import PHONE, chromium, missing
 
 MAX_FIRST_LOAD_BYTES = 150 * 1024
-MAX_FIRST_RENDER_MS = 1000
+PAINT_CEILING_MS = 5000
+"""Far above the page's usual paint (bench/page_load.py measures it, docs/benchmarks.md): a test
+on a shared, loaded machine catches only a page that stopped painting promptly, not a slow one."""
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +95,8 @@ def test_first_load_is_small_and_fast_for_an_anonymous_visitor(gateway: Embedded
         table_ms = fresh.execute_script("return performance.now()")
     assert any("/api/v2/providers" in name for name in timing["names"])
     assert 0 < timing["bytes"] <= MAX_FIRST_LOAD_BYTES, timing
-    assert timing["paint"] is not None and timing["paint"] < MAX_FIRST_RENDER_MS, timing
-    assert table_ms < 3 * MAX_FIRST_RENDER_MS  # offers on screen soon after the first paint
+    assert timing["paint"] is not None and timing["paint"] < PAINT_CEILING_MS, timing
+    assert table_ms < 3 * PAINT_CEILING_MS  # offers on screen soon after the first paint
     print(f"first load: {timing['bytes']} bytes, first contentful paint {timing['paint']:.0f} ms")
 
 
