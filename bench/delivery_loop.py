@@ -24,6 +24,8 @@ from gpubroker_dags.gateway import Gateway  # noqa: E402
 
 GATEWAY_WAIT_S = 120.0
 """As the DAG: a gateway restart is waited out rather than failing the run."""
+RETRY_DELAY_S = 10.0
+"""As the DAG's task: a failed run (Kafka away) is started again after this."""
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -39,7 +41,11 @@ async def main_async(args: argparse.Namespace) -> None:
             await asyncio.wait({run, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if not run.done():
                 run.cancel()
-            await asyncio.gather(run, return_exceptions=True)
+            [outcome] = await asyncio.gather(run, return_exceptions=True)
+            if isinstance(outcome, Exception):
+                failure = f"{type(outcome).__name__}: {outcome}"
+                print(f"the delivery run failed ({failure}); again in {RETRY_DELAY_S:g}s", flush=True)
+                await asyncio.wait({stopping}, timeout=RETRY_DELAY_S)
 
 
 def main() -> None:

@@ -62,6 +62,9 @@ from bench.soak_accounting import Result, Subscriber, Window, account, announced
 from bench.soak_alerts import Alerting
 from bench.soak_alerts import account as account_alerts
 from bench.soak_alerts import environment as alerting_environment
+from bench.soak_flink import Analytics
+from bench.soak_flink import account as account_flink
+from bench.soak_flink import available as flink_available
 from bench.soak_report import markdown, plots
 from gpubroker.core import events
 from gpubroker.core.plugins import load_providers
@@ -108,6 +111,7 @@ TOPICS = (
     events.PRICE_ALERTS,
     events.WEBHOOKS,
     DEAD_WEBHOOKS,
+    events.PRICE_AGGREGATES,
 )
 """What the soak reads back at the end, from where each partition ended at the start."""
 
@@ -119,7 +123,14 @@ class Soak:
     """Runs the topology, the load and the faults; ``run`` returns what everyone saw."""
 
     def __init__(
-        self, faults: tuple[Fault, ...], *, poll_s: float, baseline_s: float, scratch: Path, chaos: Chaos = CHAOS
+        self,
+        faults: tuple[Fault, ...],
+        *,
+        poll_s: float,
+        baseline_s: float,
+        scratch: Path,
+        chaos: Chaos = CHAOS,
+        flink: bool = False,
     ) -> None:
         self.faults = faults
         self.poll_s = poll_s
@@ -128,6 +139,7 @@ class Soak:
         self.market = Market(chaos=chaos)
         self.env = production_environment(scratch, GPUBROKER_SHUTDOWN_DRAIN_S="2", **alerting_environment())
         self.alerting = Alerting(self.env, scratch, self._log)
+        self.analytics = Analytics(self.bootstrap) if flink else None
         self.gateways: list[Gateway] = []
         self.workers: dict[str, Process] = {}
         self.clients: list[tuple[str, Process]] = []
@@ -147,6 +159,8 @@ class Soak:
             stack.enter_context(self.alerting.running(self.balancer_url))
             stack.enter_context(self._clients())
             self.start = asyncio.run(topic_ends(self.bootstrap, TOPICS))
+            if self.analytics is not None:
+                stack.enter_context(self.analytics.running())
             with self._workers():
                 windows = self._faults()
                 self.market.calm()
@@ -154,7 +168,7 @@ class Soak:
             time.sleep(5)  # what the workers delivered last reaches both gateways and their subscribers
             self.alerting.settle()
         result = Result(windows, self._read_lines("reads"), [], self._subscribers())
-        updates, alerts, deliveries, dead = [], [], [], []
+        updates, alerts, deliveries, dead, aggregates = [], [], [], [], []
         for topic, key, value, timestamp in asyncio.run(written_since(self.bootstrap, self.start)):
             written = timestamp / 1000
             if topic in (events.PRICE_UPDATES, events.OFFERS) and "n/a" in key:
@@ -173,7 +187,11 @@ class Soak:
                 deliveries.append(events.WebhookDelivery.decode(value))
             elif topic == DEAD_WEBHOOKS:
                 dead.append(events.WebhookDelivery.decode(value))
+            elif topic == events.PRICE_AGGREGATES:
+                aggregates.append(events.PriceAggregate.decode(value))
         result.malformed_served = self.market.malformed_served
+        if self.analytics is not None:
+            result.flink = account_flink(self.analytics.account, [u for u, _ in updates], aggregates)
         account(result)
         subscriber = self._lines("alerts-ws")
         gaps = announced_gaps(subscriber, resumes=False, kind="alert")
@@ -351,9 +369,8 @@ class Soak:
             self.market.fail(self.victim, 0.5)
             return lambda: self.market.heal(self.victim)
         if fault.kind in ("redis", "kafka", "vault"):
-            services("stop", fault.kind)
-
             kept = self._vault_contents() if fault.kind == "vault" else {}
+            services("stop", fault.kind)
 
             def restart() -> None:
                 services("start", fault.kind)
@@ -411,14 +428,22 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0, help="length of the run (default 15)")
     parser.add_argument("--poll-s", type=float, default=10.0, help="seconds between a provider's polls")
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where soak.md and the plots go")
+    parser.add_argument(
+        "--flink", action="store_true", help="run the stream analytics job too (scripts/services up flink)"
+    )
     args = parser.parse_args()
     unset = missing_services()
     if unset:
         sys.exit(f"bench/soak.py needs the services: {', '.join(unset)} unset (see the docstring)")
+    if args.flink and not flink_available():
+        sys.exit('--flink needs the Flink cluster: scripts/services up flink && eval "$(scripts/services env)"')
     with tempfile.TemporaryDirectory() as scratch:
-        soak = Soak(long_schedule(args.minutes), poll_s=args.poll_s, baseline_s=60, scratch=Path(scratch))
+        soak = Soak(
+            long_schedule(args.minutes), poll_s=args.poll_s, baseline_s=60, scratch=Path(scratch), flink=args.flink
+        )
         result = soak.run()
     command = ".venv/bin/python bench/soak.py" + (f" --minutes {args.minutes:g}" if args.minutes != 15 else "")
+    command += " --flink" if args.flink else ""
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "soak.md").write_text(markdown(result, command, args.minutes, CHAOS))
     plots(result, args.out)
@@ -430,6 +455,7 @@ def main() -> None:
         or result.leaked
         or result.rejected != result.malformed_served
         or result.alerts.problems
+        or (result.flink is not None and (result.flink.differing or result.flink.duplicated))
     ):
         sys.exit("something was lost, unflagged or failed undocumented; see the report")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bench.soak_alerts import AlertAccount
+from bench.soak_flink import FlinkAccount
 from gpubroker.core import events
 
 DOCUMENTED = frozenset({429, 503})
@@ -47,6 +48,8 @@ class Result:
     """Price updates on the topic: offer id, old, new, time written."""
     subscribers: list[Subscriber]
     alerts: AlertAccount = field(default_factory=AlertAccount)
+    flink: FlinkAccount | None = None
+    """The analytics job's windows, when it ran (``--flink``)."""
     provider_events: list[tuple[events.ProviderEvent, float]] = field(default_factory=list)
     """What the workers reported, with when it was written to the topic (epoch s)."""
     malformed_served: dict[str, int] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from pathlib import Path
 from bench.market import Chaos
 from bench.soak_accounting import FLAG_DELAY_S, Result, Window, failing
 from bench.soak_alerts import AlertAccount
+from bench.soak_flink import LATENESS_S, FlinkAccount
 from gpubroker.core import events
 
 
@@ -93,7 +94,7 @@ def markdown(result: Result, command: str, minutes: float, chaos: Chaos) -> str:
         "instances; a WebSocket subscriber pinned to the first instance and one through the load balancer.",
         "Prices move where a provider's answer carries them as numbers (20 of the 26 plugins); the others",
         "price from the plugin's own list, or as strings under names that do not say price, and change",
-        "nothing. Not in it: the Flink jobs and the Airflow DAGs (see the last section).",
+        "nothing. The Flink job runs beside them with `--flink`; the Airflow DAGs do not (see the last section).",
         "",
         f"Besides the faults, all along: {_chaos_text(chaos)}.",
         "",
@@ -161,14 +162,32 @@ def markdown(result: Result, command: str, minutes: float, chaos: Chaos) -> str:
         "",
         "![latency](soak-latency.png)",
         "",
+        *_flink_section(result.flink),
         "## Not in the soak",
         "",
-        "The Flink jobs and the Airflow DAGs do not run here. The webhook deliveries are made by the",
-        "code the `webhook_delivery` DAG's task runs (`bench/delivery_loop.py`), outside Airflow; the",
-        "Flink jobs' own tests run them on the real services (`tests/integration/test_analytics_end_to_end.py`).",
+        "The Airflow DAGs do not run here: the webhook deliveries are made by the code the",
+        "`webhook_delivery` DAG's task runs (`bench/delivery_loop.py`), outside Airflow (the DAGs'",
+        "own tests run them under Airflow, `tests/dags`). The short variant in the test suite",
+        "(`tests/integration/test_soak.py`) leaves the Flink job out too, to keep its time down.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _flink_section(flink: FlinkAccount | None) -> list[str]:
+    if flink is None:
+        return ["## Stream analytics", "", "Not run (`--flink` not given).", ""]
+    return [
+        "## Stream analytics",
+        "",
+        f"The Flink job (`scripts/services up flink`; lateness {LATENESS_S} s) on the product's topics"
+        f" from before the workers started: {flink.state} at the end, {flink.restarts} restarts."
+        f" Closed 1-minute windows of a GPU type over every continent: {flink.windows}; whose count is"
+        f" the number of updates published in them: {flink.exact}; emitted twice: {flink.duplicated}.",
+        "",
+        *[f"- {line}" for line in flink.differing[:10]],
+        *([""] if flink.differing else []),
+    ]
 
 
 def _alerts_section(alerts: AlertAccount) -> list[str]:
