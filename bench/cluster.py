@@ -16,9 +16,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -119,15 +121,33 @@ def api_key(env: Mapping[str, str], url: str, plan: str) -> str:
         input=PASSWORD + "\n", env=dict(env), text=True, check=True, capture_output=True,
     )  # fmt: skip
 
-    def call(path: str, body: object, headers: dict[str, str]) -> dict[str, str]:
-        request = urllib.request.Request(
-            url + path, json.dumps(body).encode(), {"Content-Type": "application/json", **headers}
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return json.loads(answer.read())  # type: ignore[no-any-return]
+    token = call_json(url + "/api/v2/auth/login", {"email": email, "password": PASSWORD})["access_token"]
+    return call_json(url + "/api/v2/auth/api-keys", {"name": "bench"}, {"Authorization": f"Bearer {token}"})["key"]  # type: ignore[no-any-return]
 
-    token = call("/api/v2/auth/login", {"email": email, "password": PASSWORD}, {})["access_token"]
-    return call("/api/v2/auth/api-keys", {"name": "bench"}, {"Authorization": f"Bearer {token}"})["key"]
+
+RETRIED = frozenset({429, 503})
+"""The documented answers of a busy or degraded moment, which a client waits out (``Retry-After``)."""
+
+
+def call_json(
+    url: str,
+    body: object = None,
+    headers: Mapping[str, str] | None = None,
+    method: str | None = None,
+    wait_s: float = 60,
+) -> Any:
+    """One JSON request, trying again on a 429 or 503 for up to ``wait_s``, as a client should."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json", **(headers or {})}, method=method)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.loads(answer.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            if exc.code not in RETRIED or time.monotonic() > deadline:
+                raise
+            time.sleep(min(float(exc.headers.get("Retry-After") or 1), 5))
 
 
 async def topic_ends(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPartition, int]:

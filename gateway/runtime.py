@@ -92,7 +92,7 @@ class GatewayRuntime:
         self.market = Market(self.bus, self.hub)
         self.vault = open_vault(settings)
         self.resolver: webtargets.Resolver = webtargets.system_resolver
-        self.notifier = Notifier(self.bus, self.catalog, self.vault)
+        self.notifier = Notifier(self.bus, self.catalog, self.vault, caught_up=self.hub.live)
         ttls = {
             "access": settings.access_token_ttl_s,
             "refresh": settings.refresh_token_ttl_s,

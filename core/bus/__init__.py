@@ -52,9 +52,17 @@ class Bus(Protocol):
         """The latest record of every key of a compacted topic, as of now (tombstones included)."""
 
     def subscribe(
-        self, topics: Sequence[str], *, from_beginning: bool = True, group: str | None = None
+        self,
+        topics: Sequence[str],
+        *,
+        from_beginning: bool = True,
+        group: str | None = None,
+        caught_up: asyncio.Event | None = None,
     ) -> AsyncIterator[Record]:
         """Every record of ``topics`` (from the beginning, or only new ones), for this subscriber alone.
+
+        ``caught_up`` (without a ``group``) is set once the subscriber has been given every record
+        that was on ``topics`` when it subscribed: from then on it is following them live.
 
         With a ``group``, the subscribers sharing it split the records between them, each record
         going to one of them, and the group resumes where it left off: a record counts as handled

@@ -120,7 +120,12 @@ class KafkaBus:
             await consumer.stop()
 
     async def subscribe(
-        self, topics: Sequence[str], *, from_beginning: bool = True, group: str | None = None
+        self,
+        topics: Sequence[str],
+        *,
+        from_beginning: bool = True,
+        group: str | None = None,
+        caught_up: asyncio.Event | None = None,
     ) -> AsyncIterator[Record]:
         # Without a group, every gateway instance gets every record to build its own view; a
         # group splits the partitions between its members and commits what they have handled.
@@ -135,8 +140,15 @@ class KafkaBus:
         await consumer.start()
         handled: dict[TopicPartition, int] = {}
         committed_at = time.monotonic()
+        ends: dict[TopicPartition, int] | None = None
         try:
             while True:
+                if caught_up is not None and not caught_up.is_set() and consumer.assignment():
+                    # Positions, not offsets of records seen: a position moves past the markers
+                    # transactions leave, which no record is ever given for.
+                    ends = ends or await consumer.end_offsets(list(consumer.assignment()))
+                    if all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                        caught_up.set()
                 batches = await consumer.getmany(timeout_ms=int(COMMIT_EVERY_S * 1000))
                 for messages in batches.values():
                     for message in messages:

@@ -56,7 +56,12 @@ class MemoryBus:
         return delivered
 
     async def subscribe(
-        self, topics: Sequence[str], *, from_beginning: bool = True, group: str | None = None
+        self,
+        topics: Sequence[str],
+        *,
+        from_beginning: bool = True,
+        group: str | None = None,
+        caught_up: asyncio.Event | None = None,
     ) -> AsyncIterator[Record]:
         """A ``group`` lives as long as this process: its members share new records only."""
         wanted = frozenset(topics)
@@ -70,15 +75,20 @@ class MemoryBus:
                     yield await queue.get()
             finally:
                 members.remove(member)
+        backlog = 0
         if from_beginning:
             retained = [r for t in wanted for r in self._compacted.get(t, {}).values()]
             retained += [r for t in wanted for r in self._tail.get(t, ())]
             for record in sorted(retained, key=lambda r: (r.topic, r.offset)):
                 queue.put_nowait(record)
+            backlog = len(retained)
         entry = (wanted, queue)
         self._subscribers.append(entry)
         try:
             while True:
+                if caught_up is not None and backlog <= 0:
+                    caught_up.set()
                 yield await queue.get()
+                backlog -= 1
         finally:
             self._subscribers.remove(entry)

@@ -42,7 +42,7 @@ CREATE TABLE price_updates (
     `kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL,
     `proc` AS PROCTIME(),
     `rowtime` AS COALESCE(TO_TIMESTAMP_LTZ({_at_millis(at)}, 3), `kafka_time`),
-    WATERMARK FOR `rowtime` AS `rowtime` - INTERVAL '{params.lateness_s}' SECOND
+    WATERMARK FOR `rowtime` AS `rowtime` - INTERVAL '{params.lateness_s}' SECOND({len(str(params.lateness_s))})
 ) WITH (
     'connector' = 'kafka',
     'topic' = '{params.updates_topic}',

@@ -1,8 +1,9 @@
 """Consuming the bus into the catalogue, and recording what must outlive the process.
 
 On start the offers are first read from the compacted topic up to its end (``caught_up``),
-then every topic is followed; ``settled`` tells when the backlog is consumed, so the cache can be
-warmed for the rebuilt catalogue.
+then every topic is followed from its beginning; ``settled`` tells when what was on the topics
+then has been applied (``following``), so that the instance reports ready with every provider's
+state in place (not only the offers) and the cache can be warmed for the rebuilt catalogue.
 Records are applied in order; applying one twice changes nothing. A record that cannot be
 decoded is logged and skipped (never fatal: one bad producer must not stop the gateway).
 Provider status, health checks and price observations are written to the database in batches,
@@ -12,6 +13,7 @@ off the consuming loop's hot path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -55,6 +57,7 @@ class Ingest:
         self._statuses: dict[str, ProviderState] = {}
         self._checks: list[dict[str, object]] = []
         self.caught_up = asyncio.Event()
+        self.following = asyncio.Event()
         self._flushing = asyncio.Lock()  # a flush returns only once everything before it is written
         self.last_record_at = time.monotonic()
         self.records = 0
@@ -69,20 +72,20 @@ class Ingest:
             except BusError as exc:
                 log.warning("could not read the compacted offers (%s); following the topics instead", exc)
             self.caught_up.set()
-            async for record in self._bus.subscribe(TOPICS, from_beginning=True):
+            async for record in self._bus.subscribe(TOPICS, from_beginning=True, caught_up=self.following):
                 self.apply(record)
         finally:
             flusher.cancel()
             await self.flush()
 
-    async def settled(self, quiet_s: float = 0.5, *, within_s: float = 30.0) -> None:
-        """Wait until the compacted offers are in and the topics' backlog has been consumed (no
-        record for ``quiet_s``), or ``within_s`` has passed: the catalogue then matches what
-        instances that have been running for a while hold."""
+    async def settled(self, *, within_s: float = 30.0) -> None:
+        """Wait until the compacted offers are in and the topics' backlog has been applied, or
+        ``within_s`` has passed: the catalogue then matches what instances that have been
+        running for a while hold. (Waiting for a pause in the records instead let an instance
+        whose consumer took a moment to start report ready with no provider's state.)"""
         await self.caught_up.wait()
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline and time.monotonic() - self.last_record_at < quiet_s:
-            await asyncio.sleep(quiet_s / 5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.following.wait(), within_s)
 
     def apply(self, record: Record) -> None:
         """Take one record in; when spans are exported, as part of the trace of the poll that

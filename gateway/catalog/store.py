@@ -95,6 +95,8 @@ class ProviderState:
             return f"{self.name}: provider unhealthy ({self.last_error}); serving data last refreshed {since}"
         if self.checks_failing is not None:
             return f"{self.name}: plugin-health checks failing ({self.checks_failing})"
+        if self.last_success_at is None:
+            return f"{self.name}: no poll of it has been reported; serving its offers of unknown age"
         return None
 
 
@@ -156,8 +158,10 @@ class Catalog:
         return state
 
     def freshness(self, now: datetime) -> dict[str, list[Any]]:
-        """Every provider's state and the warnings a reader of cached or stale data must see."""
-        states = sorted(self.providers.values(), key=lambda state: state.name)
+        """Every provider's state and the warnings a reader of cached or stale data must see; a
+        provider whose offers are in but whose worker's reports are not (yet: an instance still
+        reading the topics) is listed too, its data stale, of unknown age."""
+        states = [self.providers.get(name) or ProviderState(name) for name in sorted(self.provider_names())]
         return {
             "providers": [state.to_json(now) for state in states],
             "warnings": [warning for state in states if (warning := state.warning())],

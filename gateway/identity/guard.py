@@ -8,7 +8,7 @@ route or method that declares nothing is refused. Identities: a Bearer JWT (acce
 platform service token), an ``X-API-Key``, the operator's key, or, with neither, an anonymous
 visitor known by address (in embedded mode, one from this machine itself is its own user:
 ``local``). Tokens and keys are checked against the account on use
-(``accounts``). A WebSocket passes its token as ``?token=`` and is refused, after the
+(``accounts``). A WebSocket passes its token or API key as ``?token=`` and is refused, after the
 handshake, with close code 4000 + the HTTP status. The identity is left in
 ``scope["gpubroker.identity"]`` for the views.
 """
@@ -31,6 +31,7 @@ import orjson
 from gpubroker.core.ratelimit import SlidingWindowLimiter
 from gpubroker.core.settings import Settings
 from gpubroker.gateway.db import RETRY_AFTER_S, DatabaseUnavailable
+from gpubroker.gateway.identity import apikeys
 from gpubroker.gateway.identity.access import Refusal, Requires
 from gpubroker.gateway.identity.accounts import Accounts
 from gpubroker.gateway.identity.callers import Identity
@@ -190,8 +191,12 @@ class Guard:
             if scheme.lower() != "bearer" or not value.strip():
                 raise AuthError("use 'Authorization: Bearer <token>' or 'X-API-Key: <key>'")
             token = value.strip()
-        if scope["type"] == "websocket" and not token:
-            token = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("token", "")
+        if scope["type"] == "websocket" and not token and not key:  # a browser's WebSocket sets no headers
+            given = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("token", "").strip()
+            if given.startswith(apikeys.PREFIX):
+                key = given  # ?token= takes an API key as well as an access token
+            else:
+                token = given
         if not key and not token:
             if self._local is not None and is_local_caller(scope, headers):
                 return await self._local.identity()

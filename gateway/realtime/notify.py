@@ -47,9 +47,15 @@ MAX_RETRY_DELAY_S = 30.0
 
 
 class Notifier:
-    def __init__(self, bus: Bus, catalog: Catalog, vault: KeyValueVault) -> None:
+    def __init__(
+        self, bus: Bus, catalog: Catalog, vault: KeyValueVault, caught_up: asyncio.Event | None = None
+    ) -> None:
+        """``caught_up``: set once the catalogue holds what is on the bus. The group's records
+        are not taken before, since a rule judges an offer by the catalogue's copy: an instance
+        just started would skip the alerts of every offer it has not read yet."""
         self._bus = bus
         self._catalog = catalog
+        self._caught_up = caught_up
         self._deliveries = Deliveries(vault)
         self._rules = RuleBook()
         self._hooks: list[Hook] = []
@@ -66,6 +72,8 @@ class Notifier:
         self._stale.set()
 
     async def run(self) -> None:
+        if self._caught_up is not None:
+            await self._caught_up.wait()
         await self._retry(self.reload, "reading alert rules and webhooks")
         reloader = asyncio.create_task(self._reload_periodically())
         try:

@@ -219,3 +219,12 @@ def test_malformed_updates_go_to_the_dead_letter_topic_with_the_reason_and_the_j
     }
     assert prices == {"dlq-good": ("2", "2.5"), "dlq-exponent": ("20", "25")}  # read either form, written plain
     assert flink.state(job.job_id) == "RUNNING" and flink.restarts(job.job_id) == 0
+
+
+def test_a_lateness_of_more_than_99_seconds_is_accepted(flink: Flink, services: Services) -> None:
+    """The watermark's interval is written with as many digits as the lateness has: SQL's
+    default (two) refused a job of 100 s or more when it was submitted."""
+    with private_topics(services.kafka_bootstrap) as topics:
+        args = topics.job_args(services.kafka_bootstrap, f"test-lateness-{topics.updates[5:15]}")
+        job_id = flink.submit(*args, "--lateness-s=150")
+        flink.cancel(job_id)

@@ -18,6 +18,7 @@ from gpubroker.core.offer import Offer
 from gpubroker.gateway.catalog.filters import OfferFilters
 from gpubroker.gateway.catalog.rows import Vocabulary
 from gpubroker.gateway.identity.plans import Plan
+from gpubroker.gateway.realtime.notify import Notifier
 from gpubroker.gateway.realtime.rules import Rule, RuleBook
 from gpubroker.gateway.runtime import GatewayRuntime
 from tests.gateway.conftest import AsgiClient, asgi_client, offer, succeeded
@@ -210,3 +211,19 @@ async def test_alerts_of_one_user_never_reach_another_through_the_stream_either(
         await runtime.bus.publish(events.PRICE_ALERTS, H100.id, market.encode())
         frame = await stream.next_event()
         assert frame["event"] == "price_alert" and orjson.loads(frame["data"])["kind"] == "significant_change"
+
+
+async def test_the_notifier_takes_no_record_before_the_catalogue_has_caught_up(runtime: GatewayRuntime) -> None:
+    """A rule judges an offer by the catalogue's copy: taken earlier, the records of offers the
+    instance had not read yet would fire nothing."""
+    caught_up = asyncio.Event()
+    notifier = Notifier(runtime.bus, runtime.catalog, runtime.vault, caught_up=caught_up)
+    running = asyncio.create_task(notifier.run())
+    try:
+        await asyncio.sleep(0.3)
+        assert not notifier.ready.is_set()
+        caught_up.set()
+        await asyncio.wait_for(notifier.ready.wait(), 5)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)

@@ -232,9 +232,9 @@ async def test_security_headers_and_cors(runtime: GatewayRuntime, clean_env: pyt
     assert (await client.request("OPTIONS", "/api/v2/providers/query", headers=denied))[0] == 403
 
 
-async def test_websocket_connections_authenticate_with_a_token(runtime: GatewayRuntime) -> None:
+async def test_websocket_connections_authenticate_with_a_token_or_an_api_key(runtime: GatewayRuntime) -> None:
     app = asgi_client(runtime).app
-    user, _ = await make_user(Plan.PRO)
+    user, key = await make_user(Plan.PRO)
     token, _ = runtime.tokens.issue(f"user:{user.pk}", "pro", "access")
 
     async def connect(query: bytes) -> tuple[dict[str, Any], Any]:
@@ -265,3 +265,8 @@ async def test_websocket_connections_authenticate_with_a_token(runtime: GatewayR
     assert identity.subject == f"user:{user.pk}" and identity.plan is Plan.PRO
     _, anonymous = await connect(b"")
     assert anonymous.plan is Plan.ANONYMOUS
+    accepted, identity = await connect(b"token=" + key.encode())  # as docs/api.md says: a browser sets no header
+    assert accepted["type"] == "websocket.accept"
+    assert identity.subject == f"user:{user.pk}" and identity.plan is Plan.PRO and identity.key_id is not None
+    refused, _ = await connect(b"token=gpb_made-up")
+    assert refused["type"] == "websocket.close" and refused["code"] == 4401

@@ -114,6 +114,16 @@ async def test_failing_provider_is_reported_with_a_warning(client: AsyncClient, 
     assert "too slow" in body["warnings"][0]
 
 
+async def test_offers_whose_provider_has_not_reported_are_flagged_stale(client: AsyncClient, publish) -> None:  # type: ignore[no-untyped-def]
+    """An instance reading the topics has the offers before their worker's reports: it must not
+    present them as fresh."""
+    await publish(CATALOGUE[:3])
+    body = (await client.get("/api/v2/providers")).json()
+    [state] = body["providers"]
+    assert state["name"] == "vastai" and state["stale"] is True and state["status"] == "unhealthy"
+    assert any(warning.startswith("vastai: no poll of it has been reported") for warning in body["warnings"])
+
+
 async def test_offer_by_id(client: AsyncClient, publish) -> None:  # type: ignore[no-untyped-def]
     await publish(CATALOGUE)
     response = await client.get(f"/api/v2/providers/{CATALOGUE[2].id}")

@@ -148,3 +148,32 @@ async def test_a_group_splits_records_between_members_and_resumes_after_what_it_
             task.cancel()
         await asyncio.wait(members, timeout=30)
         await bus.stop()
+
+
+async def test_a_subscriber_is_told_when_it_has_everything_that_was_on_the_topics(services: Services) -> None:
+    """What a gateway waits for before it reports ready: a pause in the records is no sign (the
+    consumer may take a moment to start), positions at the topics' ends are."""
+    bus = KafkaBus(services.kafka_bootstrap)
+    await bus.start()
+    provider = f"caught-up-{uuid.uuid4().hex[:8]}"
+    try:
+        for number in range(20):
+            event = events.ProviderEvent(provider, "poll.failed", events.utcnow(), {"reason": str(number)})
+            await bus.publish(events.PROVIDER_EVENTS, provider, event.encode())
+        await bus.flush()
+        caught_up, seen = asyncio.Event(), []
+
+        async def read() -> None:
+            async for record in bus.subscribe([events.PROVIDER_EVENTS], caught_up=caught_up):
+                if record.key == provider:
+                    seen.append(record)
+
+        reading = asyncio.create_task(read())
+        try:
+            await asyncio.wait_for(caught_up.wait(), timeout=60)
+            assert len(seen) == 20
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+    finally:
+        await bus.stop()
