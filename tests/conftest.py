@@ -11,8 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from gpubroker.core.plugins import RegisteredProvider, load_providers
+
+# No per-example deadline for the whole suite (the plugins' tests included, as this file is loaded
+# first): the suite shares two cores with the services and the gateways it starts, where an example
+# that takes 200 ms is the machine's doing. Speed is the benchmarks' to show (bench/).
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 SERVICES_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "services"
 
