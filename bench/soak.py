@@ -8,7 +8,9 @@ mode behind a round-robin load balancer (``bench/balancer.py``), and clients in 
 their own (``bench/soak_load.py``): anonymous reads through the load balancer and keyed reads
 spread over both instances, SSE and WebSocket subscribers pinned to an instance or roaming, and
 an Enterprise user's alert rules and webhooks with their receiver and the delivery loop
-(``bench/soak_alerts.py``).
+(``bench/soak_alerts.py``). With ``--flink``, the stream analytics job (``bench/soak_flink.py``);
+with ``--airflow``, Airflow's scheduler runs the webhook delivery and plugin health DAGs in the
+delivery loop's place (``bench/soak_airflow.py``).
 
 Faults, one a phase: a provider failing half its requests, Redis, Kafka and OpenBao stopped and
 started, a gateway sent SIGTERM and started again, a worker SIGKILLed and started again.
@@ -22,7 +24,7 @@ worker and none published; every alert fired once per crossing; every webhook de
 failed for good or dead-lettered, with its reason.
 
     scripts/services up && eval "$(scripts/services env)"
-    .venv/bin/python bench/soak.py [--minutes 15]      # writes docs/soak.md and docs/soak-*.png
+    .venv/bin/python bench/soak.py [--minutes 15] [--flink] [--airflow]   # docs/soak.md, docs/soak-*.png
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ from bench.cluster import (
 from bench.market import Chaos, Market
 from bench.servers import ROOT, free_port
 from bench.soak_accounting import Result, Subscriber, Window, account, announced_gaps, covered
+from bench.soak_airflow import Orchestration
+from bench.soak_airflow import available as airflow_available
 from bench.soak_alerts import Alerting
 from bench.soak_alerts import account as account_alerts
 from bench.soak_alerts import environment as alerting_environment
@@ -131,6 +135,7 @@ class Soak:
         scratch: Path,
         chaos: Chaos = CHAOS,
         flink: bool = False,
+        airflow: bool = False,
     ) -> None:
         self.faults = faults
         self.poll_s = poll_s
@@ -140,6 +145,7 @@ class Soak:
         self.env = production_environment(scratch, GPUBROKER_SHUTDOWN_DRAIN_S="2", **alerting_environment())
         self.alerting = Alerting(self.env, scratch, self._log)
         self.analytics = Analytics(self.bootstrap) if flink else None
+        self.orchestration = Orchestration(self.bootstrap) if airflow else None
         self.gateways: list[Gateway] = []
         self.workers: dict[str, Process] = {}
         self.clients: list[tuple[str, Process]] = []
@@ -156,7 +162,11 @@ class Soak:
             self._seed_credentials()
             stack.enter_context(self._gateways())
             stack.enter_context(self._balancer())
-            stack.enter_context(self.alerting.running(self.balancer_url))
+            stack.enter_context(self.alerting.running(self.balancer_url, delivery_loop=self.orchestration is None))
+            if self.orchestration is not None:
+                networks = self.env["GPUBROKER_WEBHOOK_ALLOWED_NETWORKS"]
+                token, cert = self.alerting.service_token, str(self.alerting.cert)
+                stack.enter_context(self.orchestration.running(self.balancer_url, token, networks, cert))
             stack.enter_context(self._clients())
             self.start = asyncio.run(topic_ends(self.bootstrap, TOPICS))
             if self.analytics is not None:
@@ -190,6 +200,8 @@ class Soak:
             elif topic == events.PRICE_AGGREGATES:
                 aggregates.append(events.PriceAggregate.decode(value))
         result.malformed_served = self.market.malformed_served
+        if self.orchestration is not None:
+            result.airflow = self.orchestration.account
         if self.analytics is not None:
             result.flink = account_flink(self.analytics.account, [u for u, _ in updates], aggregates)
         account(result)
@@ -431,19 +443,32 @@ def main() -> None:
     parser.add_argument(
         "--flink", action="store_true", help="run the stream analytics job too (scripts/services up flink)"
     )
+    parser.add_argument(
+        "--airflow",
+        action="store_true",
+        help="deliver webhooks and check providers with the Airflow DAGs (scripts/services prepare airflow)",
+    )
     args = parser.parse_args()
     unset = missing_services()
     if unset:
         sys.exit(f"bench/soak.py needs the services: {', '.join(unset)} unset (see the docstring)")
     if args.flink and not flink_available():
         sys.exit('--flink needs the Flink cluster: scripts/services up flink && eval "$(scripts/services env)"')
+    if args.airflow and not airflow_available():
+        sys.exit("--airflow needs Airflow's environment: scripts/services prepare airflow")
     with tempfile.TemporaryDirectory() as scratch:
         soak = Soak(
-            long_schedule(args.minutes), poll_s=args.poll_s, baseline_s=60, scratch=Path(scratch), flink=args.flink
+            long_schedule(args.minutes),
+            poll_s=args.poll_s,
+            baseline_s=60,
+            scratch=Path(scratch),
+            flink=args.flink,
+            airflow=args.airflow,
         )
         result = soak.run()
     command = ".venv/bin/python bench/soak.py" + (f" --minutes {args.minutes:g}" if args.minutes != 15 else "")
     command += " --flink" if args.flink else ""
+    command += " --airflow" if args.airflow else ""
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "soak.md").write_text(markdown(result, command, args.minutes, CHAOS))
     plots(result, args.out)
@@ -456,6 +481,7 @@ def main() -> None:
         or result.rejected != result.malformed_served
         or result.alerts.problems
         or (result.flink is not None and (result.flink.differing or result.flink.duplicated))
+        or (result.airflow is not None and result.airflow.failed_tasks)
     ):
         sys.exit("something was lost, unflagged or failed undocumented; see the report")
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from bench.soak_airflow import AirflowAccount
 from bench.soak_alerts import AlertAccount
 from bench.soak_flink import FlinkAccount
 from gpubroker.core import events
@@ -50,6 +51,8 @@ class Result:
     alerts: AlertAccount = field(default_factory=AlertAccount)
     flink: FlinkAccount | None = None
     """The analytics job's windows, when it ran (``--flink``)."""
+    airflow: AirflowAccount | None = None
+    """The DAGs' runs, when Airflow ran them (``--airflow``)."""
     provider_events: list[tuple[events.ProviderEvent, float]] = field(default_factory=list)
     """What the workers reported, with when it was written to the topic (epoch s)."""
     malformed_served: dict[str, int] = field(default_factory=dict)

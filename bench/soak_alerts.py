@@ -137,10 +137,15 @@ class Alerting:
         self.states: dict[str, tuple[str, str]] = {}
         """Per delivery id: its status and reason, from the API at the end."""
         self.processes: list[Process] = []
+        self.cert = scratch / "receiver-cert.pem"
+        """The receivers' certificate, the one the deliveries trust."""
+        self.service_token = ""
+        """The platform service token the deliveries are made with."""
 
     @contextmanager
-    def running(self, url: str) -> Iterator[None]:
-        """Everything set up against the gateway(s) at ``url``; stopped at the end."""
+    def running(self, url: str, *, delivery_loop: bool = True) -> Iterator[None]:
+        """Everything set up against the gateway(s) at ``url``; stopped at the end. Without
+        ``delivery_loop``, something else delivers (Airflow's ``webhook_delivery``, ``--airflow``)."""
         self.url = url
         self.key = api_key(self.env, url, "enterprise")
         cert, key = self._certificate()
@@ -152,14 +157,15 @@ class Alerting:
             for path in HOOKS:
                 body = {"url": f"https://127.0.0.1:{port}/{path}", "events": ["price.alert"]}
                 self.hooks[path] = self._call("POST", "/api/v2/webhooks", body)
-            token = subprocess.run(
+            self.service_token = subprocess.run(
                 [BIN / "gpubroker", "auth", "service-token", "airflow", "--ttl-s", "7200"],
                 env=self.env, check=True, capture_output=True, text=True, timeout=60,
             ).stdout.strip()  # fmt: skip
-            delivery_env = {**self.env, "GPUBROKER_SERVICE_TOKEN": token, "SSL_CERT_FILE": str(cert)}
-            group = f"soak-{time.time_ns()}"
-            loop = [sys.executable, str(ROOT / "bench" / "delivery_loop.py"), "--gateway", url, "--group", group]
-            self._start("delivery-loop", loop, delivery_env)
+            if delivery_loop:
+                delivery_env = {**self.env, "GPUBROKER_SERVICE_TOKEN": self.service_token, "SSL_CERT_FILE": str(cert)}
+                group = f"soak-{time.time_ns()}"
+                loop = [sys.executable, str(ROOT / "bench" / "delivery_loop.py"), "--gateway", url, "--group", group]
+                self._start("delivery-loop", loop, delivery_env)
             subscriber = [*load, "ws", "--gateways", url, "--key", self.key, "--channels", "alerts"]
             self._start("alerts-ws", [*subscriber, "--out", str(self.scratch / "alerts-ws.jsonl")], self.env)
             yield
@@ -183,7 +189,7 @@ class Alerting:
         self.processes.append(process)
 
     def _certificate(self) -> tuple[Path, Path]:
-        cert, key = self.scratch / "receiver-cert.pem", self.scratch / "receiver-key.pem"
+        cert, key = self.cert, self.scratch / "receiver-key.pem"
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-days", "1", "-subj", "/CN=soak-receiver", "-addext", "subjectAltName=IP:127.0.0.1",

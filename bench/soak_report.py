@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.market import Chaos
 from bench.soak_accounting import FLAG_DELAY_S, Result, Window, failing
+from bench.soak_airflow import AirflowAccount
 from bench.soak_alerts import AlertAccount
 from bench.soak_flink import LATENESS_S, FlinkAccount
 from gpubroker.core import events
@@ -94,7 +95,9 @@ def markdown(result: Result, command: str, minutes: float, chaos: Chaos) -> str:
         "instances; a WebSocket subscriber pinned to the first instance and one through the load balancer.",
         "Prices move where a provider's answer carries them as numbers (20 of the 26 plugins); the others",
         "price from the plugin's own list, or as strings under names that do not say price, and change",
-        "nothing. The Flink job runs beside them with `--flink`; the Airflow DAGs do not (see the last section).",
+        "nothing. The Flink job runs beside them with `--flink`; with `--airflow`, Airflow's scheduler runs the",
+        "`webhook_delivery` and `plugin_health` DAGs against the load balancer, and delivers the webhooks;",
+        "without it, the code the delivery DAG's task runs does, in a process of its own (`bench/delivery_loop.py`).",
         "",
         f"Besides the faults, all along: {_chaos_text(chaos)}.",
         "",
@@ -163,12 +166,11 @@ def markdown(result: Result, command: str, minutes: float, chaos: Chaos) -> str:
         "![latency](soak-latency.png)",
         "",
         *_flink_section(result.flink),
-        "## Not in the soak",
+        *_airflow_section(result.airflow),
+        "## Not in the short variant",
         "",
-        "The Airflow DAGs do not run here: the webhook deliveries are made by the code the",
-        "`webhook_delivery` DAG's task runs (`bench/delivery_loop.py`), outside Airflow (the DAGs'",
-        "own tests run them under Airflow, `tests/dags`). The short variant in the test suite",
-        "(`tests/integration/test_soak.py`) leaves the Flink job out too, to keep its time down.",
+        "The short variant in the test suite (`tests/integration/test_soak.py`) leaves the Flink job and",
+        "Airflow out, to keep its time down: its webhooks are delivered by `bench/delivery_loop.py`.",
         "",
     ]
     return "\n".join(lines)
@@ -187,6 +189,25 @@ def _flink_section(flink: FlinkAccount | None) -> list[str]:
         "",
         *[f"- {line}" for line in flink.differing[:10]],
         *([""] if flink.differing else []),
+    ]
+
+
+def _airflow_section(airflow: AirflowAccount | None) -> list[str]:
+    if airflow is None:
+        return ["## Airflow", "", "Not run (`--airflow` not given).", ""]
+    runs = "; ".join(
+        f"`{dag}`: " + (", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none")
+        for dag, states in sorted(airflow.runs.items())
+    )
+    return [
+        "## Airflow",
+        "",
+        "Airflow's scheduler (`scripts/services up airflow`, LocalExecutor) ran the DAGs against the load"
+        f" balancer. Runs during the soak, by state: {runs}. Task instances failed after their retries:"
+        f" {len(airflow.failed_tasks)}.",
+        "",
+        *[f"- {task}" for task in airflow.failed_tasks[:10]],
+        *([""] if airflow.failed_tasks else []),
     ]
 
 

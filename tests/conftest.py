@@ -63,6 +63,16 @@ def services() -> Services:
     return Services(*(os.environ[f"GPUBROKER_{name}"] for name in names))
 
 
+def services_env() -> dict[str, str]:
+    """What ``scripts/services env`` exports, as a mapping."""
+    printed = subprocess.run([SERVICES_SCRIPT, "env"], check=True, capture_output=True, text=True, timeout=60).stdout
+    values = {}
+    for line in printed.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name] = shlex.split(value)[0] if value else ""
+    return values
+
+
 def optional_service_env(service: str, names: tuple[str, ...], *, timeout_s: float = 300) -> dict[str, str]:
     """The variables of an optional service of ``scripts/services`` (one started only when named),
     starting it when the environment has the services but not it: ``scripts/test`` starts it, a
@@ -75,8 +85,7 @@ def optional_service_env(service: str, names: tuple[str, ...], *, timeout_s: flo
             f'eval "$(scripts/services up {service} >&2; scripts/services env)"'
         )
     subprocess.run([SERVICES_SCRIPT, "up", service], check=True, timeout=timeout_s)
-    printed = subprocess.run([SERVICES_SCRIPT, "env"], check=True, capture_output=True, text=True).stdout
-    found = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in printed.splitlines())
+    found = services_env()
     missing = [name for name in names if not found.get(name)]
     if missing:
         pytest.fail(f"scripts/services up {service} did not provide {', '.join(missing)}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from gpubroker.core.bus.kafka import KafkaBus
-from tests.conftest import Services
+from tests.conftest import Services, services_env
 from tests.integration.processes import BIN, SERVICES, production_env
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -34,16 +33,6 @@ class Airflow:
     url: str
     user: str
     password: str
-
-
-def services_env() -> dict[str, str]:
-    """What ``scripts/services env`` exports, as a mapping."""
-    printed = subprocess.run([SERVICES, "env"], check=True, capture_output=True, text=True, timeout=60).stdout
-    values = {}
-    for line in printed.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = shlex.split(value)[0] if value else ""
-    return values
 
 
 @pytest.fixture(scope="package")
