@@ -448,6 +448,9 @@ def main() -> None:
         action="store_true",
         help="deliver webhooks and check providers with the Airflow DAGs (scripts/services prepare airflow)",
     )
+    parser.add_argument(
+        "--keep", type=Path, help="keep every process's log and every client's record in this folder (new)"
+    )
     args = parser.parse_args()
     unset = missing_services()
     if unset:
@@ -456,12 +459,16 @@ def main() -> None:
         sys.exit('--flink needs the Flink cluster: scripts/services up flink && eval "$(scripts/services env)"')
     if args.airflow and not airflow_available():
         sys.exit("--airflow needs Airflow's environment: scripts/services prepare airflow")
-    with tempfile.TemporaryDirectory() as scratch:
+    if args.keep is not None and args.keep.exists():
+        sys.exit(f"--keep {args.keep}: it exists; give a new folder")
+    if args.keep is not None:
+        args.keep.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as temporary:
         soak = Soak(
             long_schedule(args.minutes),
             poll_s=args.poll_s,
             baseline_s=60,
-            scratch=Path(scratch),
+            scratch=args.keep or Path(temporary),
             flink=args.flink,
             airflow=args.airflow,
         )
