@@ -96,14 +96,15 @@ def account(result: Result) -> None:
     for key, old, new, at in result.published:
         published[key].append((old, new, at))
     for subscriber in result.subscribers:
-        received: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        gaps = announced_gaps(subscriber.lines, subscriber.resumes)
+        received: dict[str, list[dict[str, object]]] = defaultdict(list)
         for line in subscriber.lines:
             if line.get("kind") == "price_update":
-                received[str(line["offer_id"])].append((_number(str(line["old"])), _number(str(line["new"]))))
+                received[str(line["offer_id"])].append(line)
+        offers = published.keys() | received.keys()
+        matched = [_match(published.get(key, []), received.get(key, [])) for key in offers]
+        gaps = announced_gaps(subscriber.lines, subscriber.resumes)  # after _match, which dates each update
         lost = told = unexpected = 0
-        for key in published.keys() | received.keys():
-            missed, extra = _match(published.get(key, []), received.get(key, []))
+        for missed, extra in matched:
             unexpected += extra
             for at in missed:
                 if covered(at, gaps):
@@ -151,13 +152,15 @@ def announced_gaps(
 ) -> list[tuple[float, float]]:
     """For each ``gap`` event, from the last event of ``kind`` before it to the gap's arrival; for
     a subscriber that does not resume, also from the last one before it lost its connection to
-    the moment it is subscribed again."""
+    the moment it is subscribed again. The window opens when that last event was written, where
+    ``_match`` found it (``written``), not when it arrived: the events a gap stands for follow it
+    on the bus, and a client that lags receives it seconds after they were written."""
     gaps: list[tuple[float, float]] = []
     last, away = 0.0, None
     for line in lines:
         at = float(line["t"])  # type: ignore[arg-type]
         if line.get("kind") == kind:
-            last = at
+            last = float(line.get("written", at))  # type: ignore[arg-type]
         elif line.get("kind") == "gap":
             gaps.append((last, at))
         elif not resumes and line.get("kind") == "disconnected" and away is None:
@@ -175,13 +178,16 @@ def covered(at: float, gaps: list[tuple[float, float]]) -> bool:
     return any(begin - GAP_SLACK_S <= at <= end + GAP_SLACK_S for begin, end in gaps)
 
 
-def _match(published: list[tuple[str, str, float]], received: list[tuple[str, str]]) -> tuple[list[float], int]:
+def _match(published: list[tuple[str, str, float]], received: list[dict[str, object]]) -> tuple[list[float], int]:
     """The published updates (their times) missing from ``received``, walking both in order, and
-    how many received ones match nothing published."""
+    how many received ones match nothing published. Each received update matched is given the
+    time it was written (``written``)."""
     missed: list[float] = []
     at = 0
     for old, new, written in published:
-        if at < len(received) and received[at] == (_number(old), _number(new)):
+        line = received[at] if at < len(received) else None
+        if line is not None and (_number(str(line["old"])), _number(str(line["new"]))) == (_number(old), _number(new)):
+            line["written"] = written
             at += 1
         else:
             missed.append(written)

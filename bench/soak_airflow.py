@@ -51,7 +51,7 @@ def available() -> bool:
 @dataclass
 class AirflowAccount:
     runs: dict[str, Counter[str]] = field(default_factory=dict)
-    """Per DAG, the runs that started during the soak (at most 100), by state."""
+    """Per DAG, the runs that ran during the soak (at most 100), by state at the end."""
     failed_tasks: list[str] = field(default_factory=list)
     """Task instances that ended failed (after their retries)."""
 
@@ -121,7 +121,7 @@ class Orchestration:
     def _tally(self, since: float) -> None:
         after = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
         for dag in DAGS:
-            runs = self._api("GET", f"/api/v2/dags/{dag}/dagRuns?start_date_gte={after}&limit=100")["dag_runs"]
+            runs = self._api("GET", f"/api/v2/dags/{dag}/dagRuns?updated_at_gte={after}&limit=100")["dag_runs"]
             self.account.runs[dag] = Counter(run["state"] for run in runs)
             for run in runs:
                 path = f"/api/v2/dags/{dag}/dagRuns/{run['dag_run_id']}/taskInstances"

@@ -160,7 +160,7 @@ def markdown(result: Result, command: str, minutes: float, chaos: Chaos) -> str:
         f" reads answered 200 during one (from {FLAG_DELAY_S:g} s after the failure was written) that did not flag"
         f" the provider as not healthy or stale: {len(result.unflagged)}.",
         "",
-        *_alerts_section(result.alerts),
+        *_alerts_section(result.alerts, "Airflow's `webhook_delivery` DAG" if result.airflow else "the delivery loop"),
         "![throughput](soak-throughput.png)",
         "",
         "![latency](soak-latency.png)",
@@ -211,13 +211,13 @@ def _airflow_section(airflow: AirflowAccount | None) -> list[str]:
     ]
 
 
-def _alerts_section(alerts: AlertAccount) -> list[str]:
+def _alerts_section(alerts: AlertAccount, deliverer: str) -> list[str]:
     lines = [
         "## Alert rules and webhooks",
         "",
         "An Enterprise user's `below` and `above` rules on two providers' prices, and three webhooks to a",
         "receiver on loopback over https (`/ok` answers 503 to every fifth request, `/gone` 410, `/down`",
-        "503), delivered by the delivery loop through the load balancer; the gateways' retry window is",
+        f"503), delivered by {deliverer} through the load balancer; the gateways' retry window is",
         "10 s, so that `/down`'s deliveries are dead-lettered within the run (`bench/soak_alerts.py`).",
         "",
         f"Crossing updates while the rules were active: {alerts.expected}; alerts fired: {alerts.fired}"
