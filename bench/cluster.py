@@ -166,6 +166,17 @@ async def topic_ends(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicParti
         await producer.stop()
 
 
+async def group_at(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    """Commit ``offsets`` for ``group``, where its members start next (none may be running)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
+
+
 async def written_since(bootstrap: str, start: dict[TopicPartition, int]) -> list[tuple[str, str, bytes | None, int]]:
     """Every keyed record written after ``start`` until now: topic, key, value, timestamp (ms)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)

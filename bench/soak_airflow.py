@@ -28,9 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
-from bench.cluster import topic_ends
+from bench.cluster import group_at, topic_ends
 from bench.servers import ROOT
 from gpubroker.core import events
 from tests.conftest import services_env
@@ -141,11 +139,4 @@ class Orchestration:
 
 async def _skip_to_end(bootstrap: str, group: str, topic: str) -> None:
     """Commit the end of every partition of ``topic`` for ``group`` (no member may be running)."""
-    ends = await topic_ends(bootstrap, (topic,))
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(ends))
-        await consumer.commit(ends)
-    finally:
-        await consumer.stop()
+    await group_at(bootstrap, group, await topic_ends(bootstrap, (topic,)))

@@ -51,6 +51,7 @@ import django  # noqa: E402
 
 django.setup(set_prefix=False)
 
+from bench.cluster import group_at  # noqa: E402
 from gpubroker.core import events  # noqa: E402
 from gpubroker.core.bus.kafka import KafkaBus  # noqa: E402
 from gpubroker_dags.delivery import DeliveryService, Options  # noqa: E402
@@ -103,16 +104,6 @@ async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
     await consumer.start()
     try:
         return await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-
-
-async def group_at(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
     finally:
         await consumer.stop()
 

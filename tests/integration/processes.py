@@ -104,35 +104,41 @@ def run_worker(env: dict[str, str], provider: str, replay: ReplayServer) -> subp
 
 
 @contextmanager
-def gateway_process(env: dict[str, str], port: int | None = None) -> Iterator[str]:
-    """A gateway on ``port`` or a free one (migrating the database first); yields its base URL.
+def logged_process(args: list[str], env: dict[str, str], tail: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """A process whose output (its last ``tail`` bytes, or all of it) is printed when it stops,
+    where pytest shows it for a failed test. The output goes to a file: a pipe nobody reads while
+    the test runs fills up after 64 KiB of log lines and then blocks the process's next one."""
+    with tempfile.TemporaryFile() as output:
+        running = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield running
+        finally:
+            if running.poll() is None:
+                running.terminate()
+            try:
+                running.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                running.kill()
+                running.wait()
+            size = output.seek(0, 2)
+            output.seek(0 if tail is None else max(0, size - tail))
+            print(f"--- {' '.join(args[1:3])}\n{output.read().decode(errors='replace')}")
 
-    Its output goes to a file, printed when it stops: a pipe nobody reads while the test runs
-    fills up after 64 KiB of log lines and then blocks the gateway's next one."""
+
+@contextmanager
+def gateway_process(env: dict[str, str], port: int | None = None) -> Iterator[str]:
+    """A gateway on ``port`` or a free one (migrating the database first); yields its base URL."""
     subprocess.run([BIN / "gpubroker", "migrate"], env=env, check=True, timeout=120)
     port = port or free_port()
-    with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(
-            [BIN / "gpubroker", "serve", "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
-        )
+    with logged_process([str(BIN / "gpubroker"), "serve", "--port", str(port)], env):
         url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    get_json(url + "/health")
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            else:
-                pytest.fail("gateway did not start")
-            yield url
-        finally:
-            process.terminate()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            output.seek(0)
-            print(output.read().decode(errors="replace"))
+                get_json(url + "/health")
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("gateway did not start")
+        yield url

@@ -15,7 +15,6 @@ import os
 import secrets
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -36,12 +35,22 @@ from gpubroker_hyperstack.emulator import HyperstackDialect
 from gpubroker_tensordock.emulator import TensorDockDialect
 from tests.conftest import Services
 from tests.integration.kafka_reading import end_offsets, read_since
-from tests.integration.processes import BIN, free_port, production_env, seed_credentials, services_cmd, wait_for
+from tests.integration.processes import (
+    BIN,
+    free_port,
+    logged_process,
+    production_env,
+    seed_credentials,
+    services_cmd,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 DIALECTS = {"hyperstack": HyperstackDialect, "tensordock": TensorDockDialect}
 PASSWORD = "rentals password, long enough"
 RECONCILE_S = 2.0
+TAIL = 6000
+"""How much of a process's output a failed test shows (a Kafka outage logs a lot)."""
 
 
 def call(url: str, method: str = "GET", body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -55,30 +64,9 @@ def call(url: str, method: str = "GET", body: Any = None, headers: dict[str, str
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """A process whose output is printed when it ends (pytest shows it for a failed test). The
-    output goes to a file, not a pipe: a pipe nobody reads fills up (a Kafka outage logs a lot)
-    and then blocks the process on its next log line."""
-    with tempfile.TemporaryFile() as output:
-        running = subprocess.Popen(args, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield running
-        finally:
-            if running.poll() is None:
-                running.terminate()
-            try:
-                running.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                running.kill()
-                running.wait()
-            output.seek(max(0, output.seek(0, 2) - 6000))
-            print(f"--- {' '.join(args[1:3])}\n{output.read().decode(errors='replace')}")
-
-
-@contextmanager
 def gateway(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    with process([str(BIN / "gpubroker"), "serve", "--port", str(port)], env) as running:
+    with logged_process([str(BIN / "gpubroker"), "serve", "--port", str(port)], env, TAIL) as running:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _up(url), timeout=60)
         yield url, running
@@ -117,7 +105,7 @@ def env(services: Services, tmp_path: Path, clouds: dict[str, ReplayServer]) -> 
 
 
 def worker(env: dict[str, str], provider: str):  # type: ignore[no-untyped-def]
-    return process([str(BIN / "gpubroker"), "worker", "--provider", provider, "--metrics-port", "0"], env)
+    return logged_process([str(BIN / "gpubroker"), "worker", "--provider", provider, "--metrics-port", "0"], env, TAIL)
 
 
 def pro_user(env: dict[str, str], url: str, name: str, plan: str = "pro") -> dict[str, str]:
