@@ -204,6 +204,7 @@ class Soak:
             result.airflow = self.orchestration.account
         if self.analytics is not None:
             result.flink = account_flink(self.analytics.account, [u for u, _ in updates], aggregates)
+        (self.scratch / "published.jsonl").write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in result.published))
         account(result)
         subscriber = self._lines("alerts-ws")
         gaps = announced_gaps(subscriber, resumes=False, kind="alert")
@@ -449,7 +450,9 @@ def main() -> None:
         help="deliver webhooks and check providers with the Airflow DAGs (scripts/services prepare airflow)",
     )
     parser.add_argument(
-        "--keep", type=Path, help="keep every process's log and every client's record in this folder (new)"
+        "--keep",
+        type=Path,
+        help="keep every process's log, every client's record and the updates published in this folder (new)",
     )
     args = parser.parse_args()
     unset = missing_services()

@@ -3,6 +3,8 @@ loss, an unflagged read or an undocumented error (see ``bench/soak.py``)."""
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -85,33 +87,27 @@ class Result:
         return [r for r in self.reads if not (200 <= int(r["status"]) < 300 or r["status"] in DOCUMENTED)]  # type: ignore[call-overload]
 
 
-GAP_SLACK_S = 2.0
-"""An update written this close to the edges of an announced gap counts as inside it."""
-
-
 def account(result: Result) -> None:
-    """Match each subscriber's price updates to the published ones, offer by offer and in order;
-    find the reads that did not flag a provider whose last poll had failed."""
+    """Match each subscriber's price updates to the published ones, offer by offer and in order,
+    and hold each update it missed against the gaps its stream announced (``told``); find the
+    reads that did not flag a provider whose last poll had failed."""
     published: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
     for key, old, new, at in result.published:
         published[key].append((old, new, at))
     for subscriber in result.subscribers:
-        received: dict[str, list[dict[str, object]]] = defaultdict(list)
-        for line in subscriber.lines:
+        received: dict[str, list[tuple[int, dict[str, object]]]] = defaultdict(list)
+        for index, line in enumerate(subscriber.lines):
             if line.get("kind") == "price_update":
-                received[str(line["offer_id"])].append(line)
-        offers = published.keys() | received.keys()
-        matched = [_match(published.get(key, []), received.get(key, [])) for key in offers]
-        gaps = announced_gaps(subscriber.lines, subscriber.resumes)  # after _match, which dates each update
-        lost = told = unexpected = 0
-        for missed, extra in matched:
+                received[str(line["offer_id"])].append((index, line))
+        end = len(subscriber.lines)
+        missed: list[tuple[int, int]] = []
+        unexpected = 0
+        for key in published.keys() | received.keys():
+            gone, extra = _match(published.get(key, []), received.get(key, []), end)
+            missed += gone
             unexpected += extra
-            for at in missed:
-                if covered(at, gaps):
-                    told += 1
-                else:
-                    lost += 1
-        result.lost[subscriber.name] = lost
+        told = _told(missed, announcements(subscriber.lines, subscriber.resumes))
+        result.lost[subscriber.name] = len(missed) - told
         result.told[subscriber.name] = told
         result.unexpected[subscriber.name] = unexpected
     result.unflagged = _unflagged(result)
@@ -147,20 +143,55 @@ def _unflagged(result: Result) -> list[dict[str, object]]:
     return found
 
 
-def announced_gaps(
-    lines: list[dict[str, object]], resumes: bool, kind: str = "price_update"
-) -> list[tuple[float, float]]:
-    """For each ``gap`` event, from the last event of ``kind`` before it to the gap's arrival; for
-    a subscriber that does not resume, also from the last one before it lost its connection to
-    the moment it is subscribed again. The window opens when that last event was written, where
-    ``_match`` found it (``written``), not when it arrived: the events a gap stands for follow it
-    on the bus, and a client that lags receives it seconds after they were written."""
+def announcements(lines: list[dict[str, object]], resumes: bool) -> list[tuple[int, float]]:
+    """Where in a subscriber's stream it was told it missed events, and how many each time: each
+    ``gap`` event (its ``dropped``), and for a subscriber that does not resume, each subscription
+    made again after losing its connection (any number; ``len(lines)`` when it never was)."""
+    found: list[tuple[int, float]] = []
+    away = False
+    for index, line in enumerate(lines):
+        if line.get("kind") == "gap":
+            found.append((index, float(line["dropped"])))  # type: ignore[arg-type]
+        elif not resumes and line.get("kind") == "disconnected":
+            away = True
+        elif not resumes and line.get("kind") == "connected" and away:
+            found.append((index, math.inf))
+            away = False
+    if away:
+        found.append((len(lines), math.inf))
+    return found
+
+
+def _told(missed: list[tuple[int, int]], told_at: list[tuple[int, float]]) -> int:
+    """How many of the ``missed`` updates the announcements stand for. A missed update lies, in
+    the stream, between the updates of its offer received before and after it (``(after,
+    before)``, line indexes); an announcement there may stand for it, and for no more events than
+    it counted. The most that can be matched so: the updates taken by where their window closes,
+    each given the first announcement in it with room left (as intervals are matched to points)."""
+    where = [index for index, _ in told_at]
+    room = [count for _, count in told_at]
+    told = 0
+    for after, before in sorted(missed, key=lambda window: window[1]):
+        at = bisect.bisect_right(where, after)
+        while at < len(where) and where[at] < before and not room[at]:
+            at += 1
+        if at < len(where) and where[at] < before:
+            room[at] -= 1
+            told += 1
+    return told
+
+
+def announced_gaps(lines: list[dict[str, object]], resumes: bool, kind: str) -> list[tuple[float, float]]:
+    """For events that have no order to be placed by (a user's alerts, each one of a kind), the
+    times a subscriber was told it may miss them: for each ``gap`` event, from the last event of
+    ``kind`` received before it to the gap's arrival; for a subscriber that does not resume, also
+    from the last one before it lost its connection to the moment it is subscribed again."""
     gaps: list[tuple[float, float]] = []
     last, away = 0.0, None
     for line in lines:
         at = float(line["t"])  # type: ignore[arg-type]
         if line.get("kind") == kind:
-            last = float(line.get("written", at))  # type: ignore[arg-type]
+            last = at
         elif line.get("kind") == "gap":
             gaps.append((last, at))
         elif not resumes and line.get("kind") == "disconnected" and away is None:
@@ -173,25 +204,34 @@ def announced_gaps(
     return gaps
 
 
+GAP_SLACK_S = 2.0
+"""An event written this close to the edges of an announced gap counts as inside it."""
+
+
 def covered(at: float, gaps: list[tuple[float, float]]) -> bool:
-    """Whether an update written at ``at`` falls in one of ``gaps`` (with ``GAP_SLACK_S``)."""
+    """Whether an event written at ``at`` falls in one of ``gaps`` (with ``GAP_SLACK_S``)."""
     return any(begin - GAP_SLACK_S <= at <= end + GAP_SLACK_S for begin, end in gaps)
 
 
-def _match(published: list[tuple[str, str, float]], received: list[dict[str, object]]) -> tuple[list[float], int]:
-    """The published updates (their times) missing from ``received``, walking both in order, and
-    how many received ones match nothing published. Each received update matched is given the
-    time it was written (``written``)."""
-    missed: list[float] = []
+def _match(
+    published: list[tuple[str, str, float]], received: list[tuple[int, dict[str, object]]], end: int
+) -> tuple[list[tuple[int, int]], int]:
+    """The published updates missing from ``received`` (one offer's, with their line indexes),
+    walking both in order, each as the lines of the received ones around it (``-1`` and ``end``
+    when there are none); and how many received ones match nothing published."""
+    missed: list[tuple[int, int]] = []
     at = 0
-    for old, new, written in published:
-        line = received[at] if at < len(received) else None
-        if line is not None and (_number(str(line["old"])), _number(str(line["new"]))) == (_number(old), _number(new)):
-            line["written"] = written
+    for old, new, _ in published:
+        if at < len(received) and _same(received[at][1], old, new):
             at += 1
         else:
-            missed.append(written)
+            after = received[at - 1][0] if at else -1
+            missed.append((after, received[at][0] if at < len(received) else end + 1))
     return missed, len(received) - at
+
+
+def _same(line: dict[str, object], old: str, new: str) -> bool:
+    return (_number(str(line["old"])), _number(str(line["new"]))) == (_number(old), _number(new))
 
 
 def _number(price: str) -> str:
