@@ -125,7 +125,8 @@ airflow_healthy() {
 airflow_running() { airflow_alive && airflow_healthy; }
 
 # Its own role and database on the postgres service (started first if it is not running), and
-# the metadata schema, migrated once per Airflow release.
+# the metadata schema, migrated once per Airflow release, and again whenever the database has no
+# schema (the postgres cluster was wiped under a kept stamp).
 airflow_prepare_database() {
   pg_running || { pg_start && pg_wait; }
   local log="$LOG_DIR/airflow.log"
@@ -137,7 +138,9 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$AIRFLOW_DB') \gexec
 SQL
   local version stamp="$AIRFLOW_DIR/db.migrated"
   version="$("$AIRFLOW_VENV/bin/python" -c 'import airflow; print(airflow.__version__)')"
-  if [[ "$(cat "$stamp" 2>/dev/null)" != "$version:$POSTGRES_PORT" ]]; then
+  local schema
+  schema="$(pg_psql -d "$AIRFLOW_DB" -tA -c "SELECT to_regclass('public.alembic_version') IS NOT NULL" 2>>"$log")"
+  if [[ "$schema" != t || "$(cat "$stamp" 2>/dev/null)" != "$version:$POSTGRES_PORT" ]]; then
     say "airflow: migrating its metadata database (once per release)"
     airflow_run db migrate >>"$log" 2>&1 || fail airflow "airflow db migrate failed" "$log"
     echo "$version:$POSTGRES_PORT" >"$stamp"
