@@ -17,11 +17,12 @@ started, a gateway sent SIGTERM and started again, a worker SIGKILLed and starte
 
 Accounting, at the end: every price update the workers wrote to the topic, by offer and by its
 place in that offer's sequence, against what each subscriber received; an update a subscriber
-missed counts as lost unless its stream told it of a gap covering it (a WebSocket, which does not
-resume, is told by losing its connection). Every read answered 2xx, or a documented 429 or 503;
-every read during a provider's failed polls flags it; every malformed record rejected by its
-worker and none published; every alert fired once per crossing; every webhook delivery delivered,
-failed for good or dead-lettered, with its reason.
+missed counts as lost unless its stream told it of a gap at that place in the stream, between the
+updates of that offer it received around it, and no gap stands for more events than it counted (a
+WebSocket, which does not resume, is told by losing its connection). Every read answered 2xx, or
+a documented 429 or 503; every read during a provider's failed polls flags it; every malformed
+record rejected by its worker and none published; every alert fired once per crossing; every
+webhook delivery delivered, failed for good or dead-lettered, with its reason.
 
     scripts/services up && eval "$(scripts/services env)"
     .venv/bin/python bench/soak.py [--minutes 15] [--flink] [--airflow]   # docs/soak.md, docs/soak-*.png

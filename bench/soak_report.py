@@ -145,8 +145,10 @@ def markdown(result: Result, command: str, minutes: float, chaos: Chaos) -> str:
     stretches = failing(result.provider_events)
     lines += [
         "",
-        "A WebSocket does not resume: what was published while it was away (from its last update before",
-        "the connection closed to its subscription being confirmed again) counts as announced.",
+        "An update a subscriber missed counts as announced when its stream told it of a gap at that place:",
+        "after the update of the same offer it received before, and before the one it received after; a",
+        "gap stands for no more updates than the events it counted. A WebSocket does not resume, so being",
+        "subscribed again after losing its connection announces any number.",
         "",
         f"Reads: {len(result.reads)}, by status: {', '.join(f'{s}: {n}' for s, n in sorted(statuses.items()))};"
         f" undocumented failures: {len(result.undocumented)}.",

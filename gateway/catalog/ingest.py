@@ -74,6 +74,11 @@ class Ingest:
             self.caught_up.set()
             async for record in self._bus.subscribe(TOPICS, from_beginning=True, caught_up=self.following):
                 self.apply(record)
+                if self.following.is_set():
+                    # A broker back after an outage hands over its producers' backlog in one
+                    # fetch: applied without a turn for the subscribers, it would fill their
+                    # queues before any could send, and each would be told of a gap for nothing.
+                    await asyncio.sleep(0)
         finally:
             flusher.cancel()
             await self.flush()

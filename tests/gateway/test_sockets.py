@@ -9,9 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
+from gpubroker.gateway.realtime.hub import SUBSCRIBER_QUEUE
 from gpubroker.gateway.runtime import GatewayRuntime
 from tests.gateway.conftest import asgi_client
-from tests.gateway.test_stream import A100, H100, live, repriced
+from tests.gateway.test_stream import A100, H100, burst, live, repriced
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,3 +99,15 @@ async def test_a_draining_instance_closes_its_sockets_with_service_restart(runti
         event, closed = await socket.message(), await socket.message()
     assert event["type"] == "event" and event["data"]["price_per_hour"] == 2.5
     assert closed["type"] == "websocket.close" and closed["code"] == 1012
+
+
+async def test_a_burst_larger_than_a_subscribers_queue_reaches_it_whole(runtime: GatewayRuntime, publish) -> None:  # type: ignore[no-untyped-def]
+    await publish([H100])
+    await live(runtime)
+    async with Socket(runtime) as socket:
+        await socket.connected()
+        assert (await socket.say({"type": "subscribe", "channels": ["price_updates"]}))["type"] == "subscribed"
+        await publish(burst(SUBSCRIBER_QUEUE + 500))
+        received = [await socket.message() for _ in range(SUBSCRIBER_QUEUE + 500)]
+    assert {(message["type"], message.get("event")) for message in received} == {("event", "price_update")}
+    assert received[-1]["data"]["price_per_hour"] == 3.5

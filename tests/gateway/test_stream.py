@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from gpubroker.gateway.identity.plans import Plan
-from gpubroker.gateway.realtime.hub import Event, Hub
+from gpubroker.gateway.realtime.hub import SUBSCRIBER_QUEUE, Event, Hub
 from gpubroker.gateway.runtime import GatewayRuntime
 from tests.gateway.conftest import offer
 from tests.gateway.test_identity import make_user, with_key
@@ -134,6 +134,25 @@ async def test_a_slow_subscriber_loses_its_oldest_events_and_is_told() -> None:
     assert [e.offset for e in hub.since({"o0": 2})] == [3, 4]
 
 
+def burst(count: int) -> list[Any]:
+    """``count`` price changes of one offer, published at once: what a broker back after an
+    outage hands every gateway (its producers' backlog) in one fetch."""
+    return [repriced(H100, f"{2 + n / 1000:.3f}") for n in range(1, count + 1)]
+
+
+async def test_a_burst_larger_than_a_subscribers_queue_reaches_it_whole(runtime: GatewayRuntime, publish) -> None:  # type: ignore[no-untyped-def]
+    """Applied without letting the subscribers run, a burst filled every queue before any could
+    send, and each stream announced a gap though its client kept up."""
+    await publish([H100])
+    await live(runtime)
+    _, key = await make_user(Plan.PRO)
+    async with EventStream(runtime, b"", with_key(key)) as stream:
+        await publish(burst(SUBSCRIBER_QUEUE + 500))
+        received = [await stream.next_event() for _ in range(SUBSCRIBER_QUEUE + 500)]
+    assert {event["event"] for event in received} == {"price_update"}
+    assert orjson.loads(received[-1]["data"])["price_per_hour"] == 3.5
+
+
 async def test_the_heartbeat_wakes_idle_subscribers_with_an_empty_batch() -> None:
     hub = Hub()
     subscription = hub.subscribe(lambda event: True)
@@ -164,8 +183,10 @@ async def test_a_client_resuming_where_this_instance_holds_nothing_is_told_of_th
 ) -> None:  # type: ignore[no-untyped-def]
     """A client that followed another instance resumes on one that started later: the records
     in between were consumed before this one went live, so it holds no event for them and says so."""
-    await publish([H100, repriced(H100, "2.10"), repriced(H100, "2.20")])  # before going live
     await live(runtime)
+    runtime.changes.live = False  # still consuming the bus's backlog
+    await publish([H100, repriced(H100, "2.10"), repriced(H100, "2.20")])
+    runtime.changes.live = True
     _, key = await make_user(Plan.PRO)
     elsewhere = "o0.0"  # the client's last event, on an instance that was live then
     async with EventStream(runtime, b"", [*with_key(key), (b"last-event-id", elsewhere.encode())]) as stream:
