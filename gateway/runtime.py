@@ -111,7 +111,6 @@ class GatewayRuntime:
         self.reconciler = Reconciler(self.bus, self.rentals, settings)
         self.agent_actions = AgentActions(self.bus, self.hub, self.rentals, self.catalog, self.index)
         self._index: OfferIndex | None = None
-        self._indexed_version = -1
         self.warmed = 0
         self.workers: dict[str, ProviderWorker] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -175,14 +174,14 @@ class GatewayRuntime:
         return self._plugins
 
     def index(self) -> OfferIndex:
-        """The catalogue snapshot queries run on: rebuilt when the catalogue has changed, at most
-        every ``index_refresh_s`` so a stream of price updates costs a bounded rebuild rate."""
+        """The catalogue snapshot queries run on: rebuilt when the catalogue has changed (its
+        fingerprint, which also changes when a provider's data turns stale), at most every
+        ``index_refresh_s`` so a stream of price updates costs a bounded rebuild rate."""
         index = self._index
         if index is None or (
-            self._indexed_version != self.catalog.version
+            index.fingerprint != self.catalog.fingerprint
             and time.monotonic() - index.built_at >= self.settings.index_refresh_s
         ):
-            self._indexed_version = self.catalog.version
             self._index = index = self.catalog.build_index()
         return index
 

@@ -2,12 +2,17 @@
 
 Applying the same records twice leaves the same state (the bus delivers at least once), and the
 ``fingerprint`` depends only on the content, so two gateway instances that consumed the same
-records agree on it and can share cache entries.
+records agree on it and can share cache entries. The content includes which providers' data is
+stale, which changes with time alone: while no record comes (a worker stopped, the bus away) a
+provider's data turns stale all the same, and the fingerprint changes at that moment, so no
+cached answer keeps calling it fresh.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -66,9 +71,14 @@ class ProviderState:
 
     def stale(self, now: datetime) -> bool:
         """Live data older than a few poll intervals, or any snapshot data, is stale."""
+        return now.timestamp() > self.stale_after()
+
+    def stale_after(self) -> float:
+        """When (epoch seconds) this provider's data is stale past; -inf when it already is, for
+        good (snapshot data, or none)."""
         if self.source == "snapshot" or self.data_as_of is None:
-            return True
-        return now - self.data_as_of > timedelta(seconds=self.poll_interval_s * STALE_AFTER_POLLS)
+            return -math.inf
+        return (self.data_as_of + timedelta(seconds=self.poll_interval_s * STALE_AFTER_POLLS)).timestamp()
 
     def to_json(self, now: datetime) -> dict[str, object]:
         return {
@@ -119,6 +129,8 @@ class Catalog:
     _offers_per_provider: Counter[str] = field(default_factory=Counter)
     _fingerprint: str = ""
     _fingerprint_version: int = -1
+    _turns_stale_at: float = math.inf
+    """The next moment a provider's data turns stale with no record to say so."""
 
     def __post_init__(self) -> None:
         self._columns = Columns(self.vocabulary)
@@ -155,6 +167,7 @@ class Catalog:
         state.apply(event)
         self._provider_hashes[event.provider] = _hash(repr(state).encode())
         self.version += 1
+        self._turns_stale_at = min(self._turns_stale_at, state.stale_after())
         return state
 
     def freshness(self, now: datetime) -> dict[str, list[Any]]:
@@ -173,13 +186,22 @@ class Catalog:
 
     @property
     def fingerprint(self) -> str:
-        """Asked on every fast-path hit, so computed once per change."""
+        """Asked on every fast-path hit, so computed once per change (a provider's data turning
+        stale is one)."""
+        now = time.time()
+        if now > self._turns_stale_at:
+            self.version += 1
         if self._fingerprint_version != self.version:
             providers = 0
-            for digest in self._provider_hashes.values():
-                providers ^= digest
+            for name, digest in self._provider_hashes.items():
+                providers ^= digest ^ (
+                    _hash(b"stale:" + name.encode()) if self.providers[name].stale_after() < now else 0
+                )
             self._fingerprint = f"{self._offer_digest:016x}{providers:016x}"
             self._fingerprint_version = self.version
+            self._turns_stale_at = min(
+                (t for p in self.providers.values() if (t := p.stale_after()) >= now), default=math.inf
+            )
         return self._fingerprint
 
 

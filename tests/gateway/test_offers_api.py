@@ -1,4 +1,6 @@
+import asyncio
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -122,6 +124,25 @@ async def test_offers_whose_provider_has_not_reported_are_flagged_stale(client: 
     [state] = body["providers"]
     assert state["name"] == "vastai" and state["stale"] is True and state["status"] == "unhealthy"
     assert any(warning.startswith("vastai: no poll of it has been reported") for warning in body["warnings"])
+
+
+async def test_a_cached_answer_stops_calling_a_provider_fresh_once_its_data_turns_stale(  # type: ignore[no-untyped-def]
+    client: AsyncClient, publish, runtime
+) -> None:
+    """No record comes while a worker is stopped or the bus is away, yet the data ages: an answer
+    cached while it was fresh must not go on calling it fresh."""
+    now = datetime.now(UTC)
+    data = {"source": "live", "data_as_of": now.isoformat(), "offers": 3, "poll_interval_s": 0.5}
+    await publish(CATALOGUE[:3], provider_events=[events.ProviderEvent("vastai", "poll.succeeded", now, data)])
+    fresh = (await client.get("/api/v2/providers")).json()
+    hits = runtime.fastpath.hits
+    assert (await client.get("/api/v2/providers")).json() == fresh and runtime.fastpath.hits == hits + 1
+    assert fresh["providers"][0]["stale"] is False
+
+    await asyncio.sleep(3 * 0.5 + 0.2)  # past three poll intervals, and nothing published meanwhile
+
+    [state] = (await client.get("/api/v2/providers")).json()["providers"]
+    assert state["stale"] is True
 
 
 async def test_offer_by_id(client: AsyncClient, publish) -> None:  # type: ignore[no-untyped-def]
