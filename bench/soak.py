@@ -353,7 +353,12 @@ class Soak:
         time.sleep(max(0.0, windows[0].start + self.baseline_s - time.time()))
         for fault in self.faults:
             windows[-1].end = time.time()
-            window = Window(fault.name, time.time(), gateway=self.gateways[1].url if fault.kind == "gateway" else "")
+            window = Window(
+                fault.name,
+                time.time(),
+                gateway=self.gateways[1].url if fault.kind == "gateway" else "",
+                bus_away=fault.kind == "kafka",
+            )
             heal = self._inject(fault)
             time.sleep(fault.down_s)
             heal()

@@ -26,6 +26,9 @@ class Window:
     end: float = 0.0
     gateway: str = ""
     """The gateway stopped and started again (ready at ``healed``), if one was."""
+    bus_away: bool = False
+    """Kafka was stopped: a record stamped meanwhile (its producer's time) reached the gateways
+    only once it was back, at ``healed``."""
 
 
 FLAG_DELAY_S = 3.0
@@ -133,7 +136,8 @@ def _unflagged(result: Result) -> list[dict[str, object]]:
     (not counting those a client sent straight to a restarted gateway before it was ready: a
     load balancer sends it none)."""
     found = []
-    for provider, since, until in failing(result.provider_events):
+    for provider, stamped, until in failing(result.provider_events):
+        since = readable(stamped, result.windows)
         for read in result.reads:
             at = float(read["t"])  # type: ignore[arg-type]
             flagged = provider in read["unwell"]  # type: ignore[operator]
@@ -141,6 +145,16 @@ def _unflagged(result: Result) -> list[dict[str, object]]:
             if read["status"] == 200 and since + FLAG_DELAY_S <= at < until and not flagged and not starting:
                 found.append({**read, "provider": provider})
     return found
+
+
+def readable(stamped: float, windows: list[Window]) -> float:
+    """When a record its producer stamped at ``stamped`` could first be read: when the bus was
+    back, if it was away then (a record stamped just before the stop may still have been in
+    flight)."""
+    for window in windows:
+        if window.bus_away and window.start - FLAG_DELAY_S <= stamped <= window.healed:
+            return window.healed
+    return stamped
 
 
 def announcements(lines: list[dict[str, object]], resumes: bool) -> list[tuple[int, float]]:

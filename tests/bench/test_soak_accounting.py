@@ -4,7 +4,10 @@ and how many events it counted, not by when anything was written or arrived."""
 
 from __future__ import annotations
 
-from bench.soak_accounting import Result, Subscriber, account
+from datetime import UTC, datetime
+
+from bench.soak_accounting import Result, Subscriber, Window, account
+from gpubroker.core import events
 
 
 def update(t: float, offer: str, old: str, new: str) -> dict[str, object]:
@@ -83,3 +86,24 @@ def test_a_websocket_that_lost_its_connection_knows_it_missed_what_came_meanwhil
 
     assert away.told == {"websocket": 2} and away.lost == {"websocket": 0}
     assert resumed.lost == {"sse": 2}, "a stream that resumes must receive what it missed"
+
+
+def read(t: float, unwell: list[str]) -> dict[str, object]:
+    return {"t": t, "status": 200, "gateway": "g0", "unwell": unwell}
+
+
+def polled(provider: str, kind: str, at: float) -> tuple[events.ProviderEvent, float]:
+    return events.ProviderEvent(provider, kind, datetime.fromtimestamp(at, UTC), {}), at
+
+
+def test_a_failure_stamped_while_the_bus_was_away_is_owed_a_flag_only_once_it_is_back() -> None:
+    # the worker stamps the failure at 105 while Kafka is stopped (100 to 130): the gateways hear
+    # of it at 130, so the reads before then cannot flag it; those after must
+    kafka = Window("Kafka stopped", 100.0, healed=130.0, end=160.0, bus_away=True)
+    reported = [polled("runpod", "poll.failed", 105.0), polled("runpod", "poll.succeeded", 150.0)]
+    reads = [read(110.0, []), read(129.0, []), read(134.0, ["runpod"]), read(140.0, [])]
+    result = Result([kafka], reads, [], [], provider_events=reported)
+
+    account(result)
+
+    assert [r["t"] for r in result.unflagged] == [140.0]
