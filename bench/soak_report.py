@@ -159,7 +159,8 @@ def markdown(result: Result, command: str, minutes: float, chaos: Chaos) -> str:
         + f"; offers published from a malformed record: {len(result.leaked)}."
         f" Stretches in which a provider's last poll had failed: {len(stretches)}"
         f" ({', '.join(f'{name}: {n}' for name, n in sorted(Counter(f[0] for f in stretches).items())) or 'none'});"
-        f" reads answered 200 during one (from {FLAG_DELAY_S:g} s after the failure was written) that did not flag"
+        f" reads answered 200 during one (from {FLAG_DELAY_S:g} s after the gateways could read the failure: once"
+        " Kafka was back, for one reported while it was away) that did not flag"
         f" the provider as not healthy or stale: {len(result.unflagged)}.",
         "",
         *_alerts_section(result.alerts, "Airflow's `webhook_delivery` DAG" if result.airflow else "the delivery loop"),
