@@ -166,8 +166,7 @@ class Catalog:
         state = self.providers.setdefault(event.provider, ProviderState(event.provider))
         state.apply(event)
         self._provider_hashes[event.provider] = _hash(repr(state).encode())
-        self.version += 1
-        self._turns_stale_at = min(self._turns_stale_at, state.stale_after())
+        self.version += 1  # the fingerprint, recomputed, also finds when it next turns stale
         return state
 
     def freshness(self, now: datetime) -> dict[str, list[Any]]:
