@@ -139,10 +139,13 @@ class KafkaBus:
         )
         await consumer.start()
         handled: dict[TopicPartition, int] = {}
+        held: set[TopicPartition] = set()
         committed_at = time.monotonic()
         ends: dict[TopicPartition, int] | None = None
         try:
             while True:
+                if group is not None and consumer.assignment() != held:
+                    held = await _hold_starts(consumer, held)
                 if caught_up is not None and not caught_up.is_set() and consumer.assignment():
                     # Positions, not offsets of records seen: a position moves past the markers
                     # transactions leave, which no record is ever given for.
@@ -171,6 +174,25 @@ class KafkaBus:
             if handled:
                 await _commit(consumer, handled)
             await consumer.stop()
+
+
+async def _hold_starts(consumer: AIOKafkaConsumer, held: set[TopicPartition]) -> set[TopicPartition]:
+    """Commit where this member starts on each newly assigned partition the group never committed.
+
+    Such a partition starts at its end ("latest"), read when a member is given it. Until something
+    is committed, every rebalance reads that end again, so a record written while the partitions
+    move (a second gateway joining, say) would be skipped by every member. Returns the assigned
+    partitions whose start is now fixed; the rest are tried again on the next turn."""
+    assigned = consumer.assignment()
+    fresh = assigned - held
+    try:
+        starts = {tp: await consumer.position(tp) for tp in fresh if await consumer.committed(tp) is None}
+        if starts:
+            await consumer.commit(starts)
+    except Exception as exc:  # a rebalance under way: the new assignment is held on a later turn
+        log.warning("could not commit where consumption starts (%s: %s)", type(exc).__name__, exc)
+        return held & assigned
+    return set(assigned)
 
 
 async def _commit(consumer: AIOKafkaConsumer, handled: dict[TopicPartition, int]) -> None:

@@ -177,3 +177,34 @@ async def test_a_subscriber_is_told_when_it_has_everything_that_was_on_the_topic
             await asyncio.gather(reading, return_exceptions=True)
     finally:
         await bus.stop()
+
+
+async def test_a_group_keeps_where_it_started_before_it_handles_anything(services: Services) -> None:
+    """A group's first member starts at the topic's end; a record written after that, while no
+    member happens to be reading (between two members, during a rebalance), is still read by the
+    next one rather than skipped as older than that member's own start."""
+    bus = KafkaBus(services.kafka_bootstrap)
+    await bus.start()
+    group, key = f"test-{uuid.uuid4().hex[:8]}", f"held-{uuid.uuid4().hex[:8]}"
+
+    async def first(caught_up: asyncio.Event) -> None:
+        async for _ in bus.subscribe([events.PROVIDER_EVENTS], group=group, caught_up=caught_up):
+            pass
+
+    async def second() -> None:
+        async for record in bus.subscribe([events.PROVIDER_EVENTS], group=group):
+            if record.key == key:
+                return
+
+    try:
+        caught_up = asyncio.Event()
+        reading = asyncio.create_task(first(caught_up))
+        await asyncio.wait_for(caught_up.wait(), timeout=60)
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+        event = events.ProviderEvent(key, "poll.failed", events.utcnow(), {"reason": "between members"})
+        await bus.publish(events.PROVIDER_EVENTS, key, event.encode())
+        await bus.flush()
+        await asyncio.wait_for(second(), timeout=60)
+    finally:
+        await bus.stop()
