@@ -14,6 +14,10 @@ locked by others), so two instances never publish one rental's events out of ord
 the order of a rental's moves: each move updates the rental's row first, which waits for the
 previous move's transaction to commit, and only then writes its event.
 
+A batch whose acknowledgement does not come in time is rolled back, but its records are not
+withdrawn: the idempotent producer keeps them and retries until Kafka answers. The relay keeps
+those deliveries and, on its next try, waits for them instead of publishing the events again.
+
 Each event carries its row's id as ``sequence``; an instance that dies after Kafka acknowledged
 and before its commit leaves the events to be sent again, and a reader drops a rental's event
 whose sequence it has already seen (``RentalFeed`` does).
@@ -30,7 +34,7 @@ from typing import Any
 import orjson
 from django.db import connection, transaction
 
-from gpubroker.core.bus import Bus
+from gpubroker.core.bus import Bus, Delivery
 from gpubroker.core.rental_messages import RENTAL_EVENTS, RentalEvent
 from gpubroker.gateway import db
 from gpubroker.gateway.models import RentalEventRecord
@@ -57,6 +61,8 @@ class EventRelay:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
         self._wake = asyncio.Event()
+        self._sent: dict[int, Delivery] = {}
+        """Deliveries handed to the producer for rows not yet deleted, by row id."""
         self.relayed = 0
 
     def wake(self) -> None:
@@ -82,10 +88,14 @@ class EventRelay:
         """Publish one batch of waiting events and delete them once acknowledged; how many."""
         loop = asyncio.get_running_loop()
         sent = await db.run(self._relay_batch, lambda work: asyncio.run_coroutine_threadsafe(work, loop).result())
-        self.relayed += sent
-        return sent
+        if not sent:  # nothing waits: a delivery still remembered is for rows another instance sent
+            self._sent = {pk: delivery for pk, delivery in self._sent.items() if not delivery.done()}
+        for pk in sent:
+            self._sent.pop(pk, None)
+        self.relayed += len(sent)
+        return len(sent)
 
-    def _relay_batch(self, on_loop: Any) -> int:
+    def _relay_batch(self, on_loop: Any) -> list[int]:
         # Without row locks (SQLite, embedded: one gateway) a transaction held while Kafka answers
         # would only make every other write wait; the rows are read, sent, then deleted.
         locking = connection.features.has_select_for_update
@@ -93,18 +103,23 @@ class EventRelay:
             waiting = RentalEventRecord.objects.order_by("pk")
             rows = _in_order(list((waiting.select_for_update(skip_locked=True) if locking else waiting)[:BATCH]))
             if not rows:
-                return 0
+                return []
             on_loop(self._publish(rows))
-            RentalEventRecord.objects.filter(pk__in=[row.pk for row in rows]).delete()
-        return len(rows)
+            sent = [row.pk for row in rows]
+            RentalEventRecord.objects.filter(pk__in=sent).delete()
+        return sent
 
     def _publish(self, rows: list[RentalEventRecord]) -> Coroutine[Any, Any, None]:
         async def publish() -> None:
             deliveries = []
             for row in rows:
-                value = orjson.dumps({**row.event, "sequence": row.pk})
-                deliveries.append(await self._bus.publish(RENTAL_EVENTS, str(row.rental_id), value))
-            await asyncio.gather(*deliveries)
+                delivery = self._sent.get(row.pk)
+                if delivery is None or (delivery.done() and (delivery.cancelled() or delivery.exception())):
+                    value = orjson.dumps({**row.event, "sequence": row.pk})
+                    delivery = self._sent[row.pk] = await self._bus.publish(RENTAL_EVENTS, str(row.rental_id), value)
+                deliveries.append(delivery)
+            # Shielded: giving up the wait must leave the deliveries to finish for the next try.
+            await asyncio.gather(*map(asyncio.shield, deliveries))
 
         return asyncio.wait_for(publish(), timeout=ACK_WAIT_S)  # queueing can wait on Kafka too
 
