@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from django.conf import settings
@@ -33,6 +34,10 @@ PROBE_EVERY_S = 1.0
 
 _down_until = 0.0
 _probing = False
+_in_flight: set[Future[object]] = set()
+"""Work handed to a database thread and not finished. A caller cancelled while its work runs
+does not stop the thread: the work goes on, its transaction open, after the caller is gone."""
+_in_flight_lock = threading.Lock()
 
 
 class DatabaseUnavailable(Exception):
@@ -61,8 +66,12 @@ async def run(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         finally:
             release()
 
+    running = _executor().submit(call)
+    with _in_flight_lock:
+        _in_flight.add(running)
+    running.add_done_callback(_finished)
     try:
-        result = await asyncio.get_running_loop().run_in_executor(_executor(), call)
+        result = await asyncio.wrap_future(running)
     except DatabaseUnavailable:
         _down_until = time.monotonic() + PROBE_EVERY_S
         raise
@@ -71,6 +80,23 @@ async def run(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
             _probing = False
     _down_until = 0.0
     return result
+
+
+async def finish(timeout_s: float) -> bool:
+    """Wait up to ``timeout_s`` for the work already running in database threads; whether it all
+    ended. A shutdown calls it after cancelling its tasks, so that no transaction of theirs is
+    still open once it returns (one would hold its locks against whatever comes next)."""
+    with _in_flight_lock:
+        running = list(_in_flight)
+    if running:
+        _, unfinished = await asyncio.wait([asyncio.wrap_future(work) for work in running], timeout=timeout_s)
+        return not unfinished
+    return True
+
+
+def _finished(work: Future[object]) -> None:
+    with _in_flight_lock:  # called on the database thread
+        _in_flight.discard(work)
 
 
 @functools.cache

@@ -21,7 +21,7 @@ from gpubroker.core.renting import can_rent
 from gpubroker.core.secrets import open_secret_store
 from gpubroker.core.settings import Settings
 from gpubroker.core.vault import open_vault
-from gpubroker.gateway import fx_tables, retention
+from gpubroker.gateway import db, fx_tables, retention
 from gpubroker.gateway.agents.actions import AgentActions
 from gpubroker.gateway.catalog.index import OfferIndex
 from gpubroker.gateway.catalog.ingest import Ingest
@@ -246,6 +246,8 @@ class GatewayRuntime:
             log.warning(
                 "stopping: %s did not end within %.0fs", ", ".join(t.get_name() for t in unfinished), STOP_TIMEOUT_S
             )
+        if not await db.finish(STOP_TIMEOUT_S):
+            log.warning("stopping: database work still running after %.0fs", STOP_TIMEOUT_S)
         await self.agent_actions.close()
         await self._stack.aclose()
         await self.cache.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from django.db import OperationalError
@@ -32,3 +33,19 @@ async def test_after_a_failure_work_is_refused_at_once_until_a_probe_succeeds(mo
     await asyncio.sleep(0.25)
     assert await db.run(up) == "answered"  # the probe finds it back
     assert await db.run(up) == "answered" and calls == ["down", "up", "up"]
+
+
+async def test_work_whose_caller_was_cancelled_is_waited_for_by_finish() -> None:
+    started, go_on, ended = threading.Event(), threading.Event(), threading.Event()
+
+    def slow() -> None:
+        started.set()
+        go_on.wait(5)
+        ended.set()
+
+    caller = asyncio.create_task(db.run(slow))
+    assert await asyncio.to_thread(started.wait, 5)
+    caller.cancel()  # as a shutdown cancels its tasks: the thread goes on all the same
+    assert not await db.finish(0.1) and not ended.is_set()
+    go_on.set()
+    assert await db.finish(5) and ended.is_set()
