@@ -51,7 +51,9 @@ def post_json(url: str, data: Any, headers: dict[str, str] | None = None) -> Any
     return get_json(url, data, headers=headers)
 
 
-def wait_for(predicate: Callable[[], T | None], timeout: float = 30.0) -> T:
+def wait_for(predicate: Callable[[], T | None], timeout: float = 90.0) -> T:
+    """``predicate()`` once it is truthy. The default is generous: the suite shares two cores with
+    every service it runs, and a condition met early returns at once."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
