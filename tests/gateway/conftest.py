@@ -19,6 +19,7 @@ from gpubroker.gateway.app import GatewayApplication
 from gpubroker.gateway.runtime import GatewayRuntime
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+CENTURY = 36_500
 
 
 def offer(
@@ -49,7 +50,17 @@ OPERATOR_KEY = "operator-test-key"
 
 @pytest.fixture
 async def runtime(clean_env: pytest.MonkeyPatch) -> AsyncIterator[GatewayRuntime]:
-    settings = Settings(secret_key="test-key", index_refresh_s=0, admin_api_key=OPERATOR_KEY, enforce_plans=True)
+    settings = Settings(
+        secret_key="test-key",
+        index_refresh_s=0,
+        admin_api_key=OPERATOR_KEY,
+        enforce_plans=True,
+        # The runtime prunes history by the real clock, and these tests stamp theirs at NOW, a
+        # fixed date: kept for a century, what a test wrote is still there when it reads it.
+        offer_history_days=CENTURY,
+        health_history_days=CENTURY,
+        audit_history_days=CENTURY,
+    )
     runtime = GatewayRuntime(settings, bus=MemoryBus())
     runtime.resolver = resolve_test_names
     await runtime.start()
