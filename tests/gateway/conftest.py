@@ -56,8 +56,9 @@ async def runtime(clean_env: pytest.MonkeyPatch) -> AsyncIterator[GatewayRuntime
         admin_api_key=OPERATOR_KEY,
         enforce_plans=True,
         # The runtime prunes history by the real clock, and these tests stamp theirs at NOW, a
-        # fixed date: kept for a century, what a test wrote is still there when it reads it.
-        offer_history_days=CENTURY,
+        # fixed date more than a week old: kept for a century, a health check or audit event a
+        # test wrote is still there when it reads it. (Price history's 30 days also bound the
+        # ranges the API accepts, so they stay as a user has them.)
         health_history_days=CENTURY,
         audit_history_days=CENTURY,
     )
