@@ -19,7 +19,6 @@ from gpubroker.gateway.app import GatewayApplication
 from gpubroker.gateway.runtime import GatewayRuntime
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
-CENTURY = 36_500
 
 
 def offer(
@@ -50,18 +49,7 @@ OPERATOR_KEY = "operator-test-key"
 
 @pytest.fixture
 async def runtime(clean_env: pytest.MonkeyPatch) -> AsyncIterator[GatewayRuntime]:
-    settings = Settings(
-        secret_key="test-key",
-        index_refresh_s=0,
-        admin_api_key=OPERATOR_KEY,
-        enforce_plans=True,
-        # The runtime prunes history by the real clock, and these tests stamp theirs at NOW, a
-        # fixed date more than a week old: kept for a century, a health check or audit event a
-        # test wrote is still there when it reads it. (Price history's 30 days also bound the
-        # ranges the API accepts, so they stay as a user has them.)
-        health_history_days=CENTURY,
-        audit_history_days=CENTURY,
-    )
+    settings = Settings(secret_key="test-key", index_refresh_s=0, admin_api_key=OPERATOR_KEY, enforce_plans=True)
     runtime = GatewayRuntime(settings, bus=MemoryBus())
     runtime.resolver = resolve_test_names
     await runtime.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,8 +18,8 @@ from gpubroker.core.settings import Settings
 from gpubroker.gateway import retention
 from gpubroker.gateway.models import HealthCheck, PriceObservation
 from gpubroker.gateway.runtime import GatewayRuntime
-from tests.gateway.conftest import NOW, asgi_client, offer, succeeded
 from tests.gateway.conftest import GatewayClient as AsyncClient
+from tests.gateway.conftest import asgi_client, offer, succeeded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -166,13 +167,24 @@ async def test_decide_names_a_choice_with_reasons(client: AsyncClient, publish) 
     assert nothing.json()["choice"] is None and nothing.json()["reason"] == "no offer matches the filters"
 
 
+def hours_ago(hours: int) -> datetime:
+    """A recent whole hour. History is pruned, and the ranges asked of it bounded, by the real
+    clock: rows stamped at the fixed NOW would age out of both."""
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
+
+
+def zulu(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 async def test_price_history_buckets_observed_prices(client: AsyncClient, publish, runtime: GatewayRuntime) -> None:  # type: ignore[no-untyped-def]
-    first = offer("vastai", "1", "RTX 4090", "0.40")
-    later = first.model_copy(update={"price_per_hour": Decimal("0.30"), "last_updated": NOW + timedelta(minutes=5)})
+    at = hours_ago(2)
+    first = offer("vastai", "1", "RTX 4090", "0.40").model_copy(update={"last_updated": at})
+    later = first.model_copy(update={"price_per_hour": Decimal("0.30"), "last_updated": at + timedelta(minutes=5)})
     await publish([first])
     await publish([later])
     await runtime.ingest.flush()
-    params = {"gpu": "RTX 4090", "since": "2026-11-26T00:00:00Z", "until": "2026-11-26T23:00:00Z"}
+    params = {"gpu": "RTX 4090", "since": zulu(at - timedelta(hours=1)), "until": zulu(at + timedelta(hours=1))}
     body = (await client.get("/api/v2/analytics/price-history", params)).json()
     [series] = body["series"]
     [point] = series["points"]
@@ -187,14 +199,16 @@ async def test_price_history_buckets_observed_prices(client: AsyncClient, publis
 
 
 async def test_retention_keeps_30_days_of_prices_and_7_of_health(publish, runtime: GatewayRuntime) -> None:  # type: ignore[no-untyped-def]
-    await publish([offer("vastai", "old", "H100", "2.0")], provider_events=[succeeded("vastai")])
+    at = hours_ago(1)
+    observed = offer("vastai", "old", "H100", "2.0").model_copy(update={"last_updated": at})
+    await publish([observed], provider_events=[dataclasses.replace(succeeded("vastai"), at=at)])
     await runtime.ingest.flush()
     assert await PriceObservation.objects.acount() == 1 and await HealthCheck.objects.acount() == 1
     prune = sync_to_async(retention.prune)
     nothing = {"price_observations": 0, "health_checks": 0, "audit_events": 0}
-    assert await prune(Settings(), NOW + timedelta(days=6)) == nothing
-    assert await prune(Settings(), NOW + timedelta(days=8)) == {**nothing, "health_checks": 1}
-    assert await prune(Settings(), NOW + timedelta(days=31)) == {**nothing, "price_observations": 1}
+    assert await prune(Settings(), at + timedelta(days=6)) == nothing
+    assert await prune(Settings(), at + timedelta(days=8)) == {**nothing, "health_checks": 1}
+    assert await prune(Settings(), at + timedelta(days=31)) == {**nothing, "price_observations": 1}
 
 
 async def test_concurrent_misses_on_one_query_render_once(
