@@ -21,6 +21,7 @@ from tests.gateway.test_stream import EventStream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
 def last_minute() -> datetime:
     """The start of the last closed minute, read when a test runs: the gateway calls analytics quiet
     once no window has closed for a while, so a start fixed when the module was collected would age
@@ -28,9 +29,7 @@ def last_minute() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
 
 
-def window(
-    gpu: str, continent: str | None, start: datetime | None = None, mean: str = "2.5"
-) -> events.PriceAggregate:
+def window(gpu: str, continent: str | None, start: datetime | None = None, mean: str = "2.5") -> events.PriceAggregate:
     start = start or last_minute()
     return events.PriceAggregate(
         gpu, continent, start, start + timedelta(minutes=1), 4, Decimal("2"), Decimal(mean), Decimal("3.25")
